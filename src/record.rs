@@ -1,0 +1,466 @@
+//! The result records (one JSON object per attempt, per logical request and per
+//! engine event) and the sinks that append them to disk as they happen.
+//!
+//! Every record carries `schema_version` and `kind` (`attempt`, `request`,
+//! `event`). Sinks write from their own thread and flush after every record,
+//! so a crash loses at most what is still in flight and the async runtime never
+//! blocks on disk.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Bumped whenever a field changes meaning or disappears.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What became of one HTTP attempt. One variant per error class of DESIGN.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Ok,
+    RateLimited,
+    Overloaded,
+    ServerError,
+    Timeout,
+    Network,
+    Auth,
+    Payment,
+    Forbidden,
+    BadRequest,
+    NotFound,
+    InvalidResponse,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 12] = [
+        Outcome::Ok,
+        Outcome::RateLimited,
+        Outcome::Overloaded,
+        Outcome::ServerError,
+        Outcome::Timeout,
+        Outcome::Network,
+        Outcome::Auth,
+        Outcome::Payment,
+        Outcome::Forbidden,
+        Outcome::BadRequest,
+        Outcome::NotFound,
+        Outcome::InvalidResponse,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::RateLimited => "rate_limited",
+            Outcome::Overloaded => "overloaded",
+            Outcome::ServerError => "server_error",
+            Outcome::Timeout => "timeout",
+            Outcome::Network => "network",
+            Outcome::Auth => "auth",
+            Outcome::Payment => "payment",
+            Outcome::Forbidden => "forbidden",
+            Outcome::BadRequest => "bad_request",
+            Outcome::NotFound => "not_found",
+            Outcome::InvalidResponse => "invalid_response",
+        }
+    }
+
+    pub fn is_ok(self) -> bool {
+        self == Outcome::Ok
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who a 429 is about, which decides what helps: waiting, stopping or rotating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitScope {
+    /// Account-wide per-minute limit: wait; another model of the account cannot help.
+    AccountMinute,
+    /// Account-wide daily quota: stop using the provider's free models until the reset.
+    AccountDay,
+    /// The upstream provider is at capacity: rotate at once.
+    Upstream,
+    /// A limit of this one model: rotate at once.
+    Model,
+    /// Nothing said which: treated like `Model` for rotation, recorded as unknown.
+    Unknown,
+}
+
+impl RateLimitScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RateLimitScope::AccountMinute => "account_minute",
+            RateLimitScope::AccountDay => "account_day",
+            RateLimitScope::Upstream => "upstream",
+            RateLimitScope::Model => "model",
+            RateLimitScope::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for RateLimitScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where `output_tokens` came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokensSource {
+    /// The server's `usage` object.
+    Usage,
+    /// Estimated by rotor (characters / 4) because the server sent no usage.
+    Estimated,
+    /// No tokens (the attempt failed before any content).
+    #[default]
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    Attempt,
+    Request,
+    Event,
+}
+
+/// One HTTP attempt. Times are milliseconds from the moment the request was
+/// handed to the HTTP client (`sent`), from monotonic clocks; `queue_ms` is the
+/// time from the attempt's scheduled start to `sent` (limiter waits, a full
+/// connection pool).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub schema_version: u32,
+    pub kind: RecordKind,
+    pub run_id: String,
+    pub ts: DateTime<Utc>,
+    pub command: String,
+    pub provider: String,
+    pub model: String,
+    pub prompt_id: String,
+    pub repeat: u32,
+    pub attempt: u32,
+    pub outcome: Outcome,
+    pub http_status: Option<u16>,
+    pub error_type: Option<String>,
+    pub error_message: Option<String>,
+    pub rate_limit_scope: Option<RateLimitScope>,
+    pub retry_after_ms: Option<u64>,
+    pub ratelimit_limit: Option<u64>,
+    pub ratelimit_remaining: Option<u64>,
+    /// Absolute reset time, Unix epoch milliseconds.
+    pub ratelimit_reset_ms: Option<u64>,
+    pub queue_ms: Option<f64>,
+    pub ttfb_ms: Option<f64>,
+    pub ttft_ms: Option<f64>,
+    pub first_reasoning_ms: Option<f64>,
+    pub latency_ms: f64,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    pub tokens_source: TokensSource,
+    pub tokens_per_s: Option<f64>,
+    pub stream: bool,
+    /// Content had started arriving when the attempt failed (never spliced).
+    pub content_started: bool,
+    pub validation: Option<String>,
+    pub validation_detail: Option<String>,
+    pub validation_ms: Option<f64>,
+}
+
+/// An engine decision or a logical request's end: `event` names it
+/// (`wait`, `fallback`, `breaker`, `give_up`, `quota`, `request`, …) and the
+/// remaining fields depend on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub schema_version: u32,
+    pub kind: RecordKind,
+    pub run_id: String,
+    pub ts: DateTime<Utc>,
+    pub command: String,
+    pub event: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<u32>,
+    #[serde(flatten)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Anything a sink can write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Record {
+    Attempt(Box<AttemptRecord>),
+    Event(Box<EventRecord>),
+}
+
+impl From<AttemptRecord> for Record {
+    fn from(r: AttemptRecord) -> Self {
+        Record::Attempt(Box::new(r))
+    }
+}
+
+impl From<EventRecord> for Record {
+    fn from(r: EventRecord) -> Self {
+        Record::Event(Box::new(r))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("cannot open results file {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write results file {path}: {message}")]
+    Write { path: PathBuf, message: String },
+}
+
+enum Msg {
+    Record(Record),
+    Flush(mpsc::Sender<()>),
+}
+
+/// Appends records as JSON Lines (and optionally CSV rows of attempts) from a
+/// writer thread, flushing after each record.
+pub struct RecordSink {
+    tx: Option<mpsc::Sender<Msg>>,
+    thread: Option<JoinHandle<Result<u64, SinkError>>>,
+    path: PathBuf,
+}
+
+impl RecordSink {
+    /// Opens `path` for appending (creating parent directories) and, when
+    /// given, `csv_path` for attempt rows (truncated; header written first).
+    pub fn open(path: &Path, csv_path: Option<&Path>) -> Result<Self, SinkError> {
+        let jsonl = open_append(path)?;
+        let csv = match csv_path {
+            Some(p) => {
+                let file = open_truncate(p)?;
+                Some((csv::Writer::from_writer(file), p.to_path_buf()))
+            }
+            None => None,
+        };
+        let (tx, rx) = mpsc::channel::<Msg>();
+        let jsonl_path = path.to_path_buf();
+        let thread = std::thread::Builder::new()
+            .name("rotor-sink".into())
+            .spawn(move || write_loop(rx, jsonl, jsonl_path, csv))
+            .map_err(|e| SinkError::Open {
+                path: path.to_path_buf(),
+                source: e,
+            })?;
+        Ok(RecordSink {
+            tx: Some(tx),
+            thread: Some(thread),
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Queues a record; it reaches the disk within microseconds.
+    pub fn write(&self, record: impl Into<Record>) {
+        if let Some(tx) = &self.tx {
+            // The thread only stops on error; close() reports that error.
+            let _ = tx.send(Msg::Record(record.into()));
+        }
+    }
+
+    /// Blocks until everything queued so far is on disk.
+    pub fn flush(&self) {
+        if let Some(tx) = &self.tx {
+            let (done_tx, done_rx) = mpsc::channel();
+            if tx.send(Msg::Flush(done_tx)).is_ok() {
+                let _ = done_rx.recv();
+            }
+        }
+    }
+
+    /// Writes what is queued, stops the thread and returns the number of records.
+    pub fn close(mut self) -> Result<u64, SinkError> {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Result<u64, SinkError> {
+        self.tx.take();
+        match self.thread.take() {
+            Some(t) => t.join().unwrap_or_else(|_| {
+                Err(SinkError::Write {
+                    path: self.path.clone(),
+                    message: "writer thread panicked".into(),
+                })
+            }),
+            None => Ok(0),
+        }
+    }
+}
+
+impl Drop for RecordSink {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+fn open_append(path: &Path) -> Result<File, SinkError> {
+    create_parent(path)?;
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|source| SinkError::Open {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+fn open_truncate(path: &Path) -> Result<File, SinkError> {
+    create_parent(path)?;
+    File::create(path).map_err(|source| SinkError::Open {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn create_parent(path: &Path) -> Result<(), SinkError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| SinkError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+fn write_loop(
+    rx: mpsc::Receiver<Msg>,
+    file: File,
+    path: PathBuf,
+    mut csv: Option<(csv::Writer<File>, PathBuf)>,
+) -> Result<u64, SinkError> {
+    let mut out = BufWriter::new(file);
+    let mut count = 0u64;
+    let err = |path: &Path, e: &dyn std::fmt::Display| SinkError::Write {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    for msg in rx {
+        match msg {
+            Msg::Record(record) => {
+                serde_json::to_writer(&mut out, &record).map_err(|e| err(&path, &e))?;
+                out.write_all(b"\n").map_err(|e| err(&path, &e))?;
+                out.flush().map_err(|e| err(&path, &e))?;
+                if let (Some((w, csv_path)), Record::Attempt(a)) = (csv.as_mut(), &record) {
+                    w.serialize(a.as_ref()).map_err(|e| err(csv_path, &e))?;
+                    w.flush().map_err(|e| err(csv_path, &e))?;
+                }
+                count += 1;
+            }
+            Msg::Flush(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample_attempt() -> AttemptRecord {
+        AttemptRecord {
+            schema_version: SCHEMA_VERSION,
+            kind: RecordKind::Attempt,
+            run_id: "r1".into(),
+            ts: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            command: "probe".into(),
+            provider: "openrouter".into(),
+            model: "m:free".into(),
+            prompt_id: "p1".into(),
+            repeat: 0,
+            attempt: 1,
+            outcome: Outcome::RateLimited,
+            http_status: Some(429),
+            error_type: Some("rate_limit_exceeded".into()),
+            error_message: None,
+            rate_limit_scope: Some(RateLimitScope::AccountMinute),
+            retry_after_ms: Some(1500),
+            ratelimit_limit: Some(20),
+            ratelimit_remaining: Some(0),
+            ratelimit_reset_ms: Some(1_700_000_001_500),
+            queue_ms: Some(0.1),
+            ttfb_ms: Some(3.0),
+            ttft_ms: None,
+            first_reasoning_ms: None,
+            latency_ms: 3.5,
+            input_tokens: None,
+            output_tokens: None,
+            tokens_source: TokensSource::None,
+            tokens_per_s: None,
+            stream: true,
+            content_started: false,
+            validation: None,
+            validation_detail: None,
+            validation_ms: None,
+        }
+    }
+
+    #[test]
+    fn outcome_names_match_the_record_contract() {
+        for o in Outcome::ALL {
+            let json = serde_json::to_string(&o).unwrap();
+            assert_eq!(json, format!("\"{}\"", o.as_str()));
+        }
+    }
+
+    #[test]
+    fn sink_appends_jsonl_and_csv_and_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/results.jsonl");
+        let csv_path = dir.path().join("results.csv");
+        let sink = RecordSink::open(&path, Some(&csv_path)).unwrap();
+        sink.write(sample_attempt());
+        let mut fields = serde_json::Map::new();
+        fields.insert("wait_ms".into(), 12.into());
+        sink.write(EventRecord {
+            schema_version: SCHEMA_VERSION,
+            kind: RecordKind::Event,
+            run_id: "r1".into(),
+            ts: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            command: "probe".into(),
+            event: "wait".into(),
+            model: Some("m:free".into()),
+            prompt_id: None,
+            repeat: None,
+            fields,
+        });
+        sink.flush();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2, "flushed before close");
+        assert_eq!(sink.close().unwrap(), 2);
+        let first: Record = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(first, Record::from(sample_attempt()));
+        let second: Record = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
+        assert!(matches!(second, Record::Event(e) if e.event == "wait"));
+        let csv_text = std::fs::read_to_string(&csv_path).unwrap();
+        assert!(csv_text.starts_with("schema_version,kind,run_id,ts,"));
+        assert_eq!(csv_text.lines().count(), 2, "header and one attempt row");
+    }
+}
