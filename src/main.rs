@@ -1,1 +1,12 @@
-fn main() {}
+//! The `rotor` binary: parse, set up logging, run, map the result to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = rotor::cli::Cli::parse();
+    rotor::logging::init(cli.verbose, cli.quiet);
+    let code = rotor::run(cli);
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}

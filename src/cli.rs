@@ -1,0 +1,149 @@
+//! Command-line definitions (clap derive) and nothing else: commands turn these
+//! into validated configs before any work starts.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rotor",
+    version,
+    about = "Benchmark, validate and rank LLM models served over OpenAI-compatible APIs",
+    long_about = "rotor measures models served over OpenAI-compatible chat-completions APIs \
+(OpenRouter's free models first), drives a code-generation suite through a rotation engine, \
+records latency and 429s per model, and reranks a tiered model registry.\n\n\
+Without an API key, probe and rotate-test run against the embedded simulator.",
+    after_help = "Examples:\n  rotor probe                      # the registry's models (simulator without a key)\n  rotor probe --models meta-llama/llama-3.3-8b-instruct:free --repeat 3\n  rotor probe --base-url http://127.0.0.1:11434/v1 --models qwen2.5-coder:7b\n  rotor sim --scenario storm       # a simulated server for any client"
+)]
+pub struct Cli {
+    /// The model registry.
+    #[arg(long, global = true, default_value = "registry.yaml", value_name = "PATH")]
+    pub registry: PathBuf,
+    /// More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr; no progress bar.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Send the prompt suite to every model, without fallback, and record every attempt.
+    #[command(after_help = "Examples:\n  rotor probe\n  rotor probe --sim storm --repeat 2 --json\n  rotor probe --models a:free,b:free --concurrency 2 --out results/today.jsonl --csv today.csv\n  OPENROUTER_API_KEY=... rotor probe --no-stream --timeout 60")]
+    Probe(ProbeArgs),
+    /// Run the simulated OpenAI-compatible server until interrupted; prints its base URL first.
+    #[command(after_help = "Examples:\n  rotor sim                         # free-tier scenario on an ephemeral port\n  rotor sim --scenario storm --addr 127.0.0.1:8080\n  rotor sim --scenario my-scenario.yaml --seed 7\n\nThe first line on stdout is the base URL (ending in /v1); GET /sim/stats shows what it did.")]
+    Sim(SimArgs),
+}
+
+/// Flags shared by probe and rotate-test.
+#[derive(Debug, Args, Clone)]
+pub struct RunArgs {
+    /// Models to use, comma separated (ids outside the registry are allowed with --base-url).
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    pub models: Vec<String>,
+    /// The prompt suite (YAML); the embedded code-generation suite when not given.
+    #[arg(long, value_name = "PATH")]
+    pub suite: Option<PathBuf>,
+    /// Only these prompt ids of the suite, comma separated.
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    pub prompts: Vec<String>,
+    /// Send each prompt N times to each model.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub repeat: u32,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub concurrency: usize,
+    /// Stream responses (the default; measures TTFT).
+    #[arg(long, overrides_with = "no_stream")]
+    pub stream: bool,
+    /// Ask for whole responses instead of streams.
+    #[arg(long = "no-stream", overrides_with = "stream")]
+    pub no_stream: bool,
+    /// Total time allowed for one HTTP attempt, in seconds.
+    #[arg(long, default_value_t = 120.0, value_name = "SECS")]
+    pub timeout: f64,
+    /// An OpenAI-compatible base URL to use for every model instead of the registry's providers.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// The environment variable holding the API key for --base-url.
+    #[arg(long, value_name = "VAR", requires = "base_url")]
+    pub api_key_env: Option<String>,
+    /// Use the embedded simulator (optionally a scenario name or file) even when a key is set.
+    #[arg(long, num_args = 0..=1, default_missing_value = "free-tier", value_name = "SCENARIO", conflicts_with = "base_url")]
+    pub sim: Option<String>,
+    /// The JSON Lines results file (appended); default results/<command>-<UTC time>.jsonl.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Also write every attempt as CSV to this file.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Print a machine-readable summary (JSON) on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Seed for the simulator and the engine's jitter (reproducible runs).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub seed: u64,
+}
+
+impl RunArgs {
+    pub fn streaming(&self) -> bool {
+        !self.no_stream
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// A scenario name (free-tier, storm, outage, flaky-streams, all-outcomes) or a YAML file.
+    #[arg(long, default_value = "free-tier", value_name = "NAME|PATH")]
+    pub scenario: String,
+    /// Address to listen on (loopback; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:0", value_name = "ADDR")]
+    pub addr: SocketAddr,
+    /// Override the scenario's seed.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Override the scenario's time scale (0.01 = a hundred times faster).
+    #[arg(long, value_name = "X")]
+    pub time_scale: Option<f64>,
+    /// The prompt suite whose solutions the simulator answers with.
+    #[arg(long, value_name = "PATH")]
+    pub suite: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sim_flag_takes_an_optional_scenario() {
+        let cli = Cli::parse_from(["rotor", "probe", "--sim"]);
+        let Command::Probe(p) = cli.command else {
+            panic!("probe")
+        };
+        assert_eq!(p.run.sim.as_deref(), Some("free-tier"));
+        let cli = Cli::parse_from(["rotor", "probe", "--sim", "storm", "--no-stream"]);
+        let Command::Probe(p) = cli.command else {
+            panic!("probe")
+        };
+        assert_eq!(p.run.sim.as_deref(), Some("storm"));
+        assert!(!p.run.streaming());
+    }
+}

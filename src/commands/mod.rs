@@ -1,0 +1,48 @@
+//! One file per subcommand; each wires the parts together and nothing more.
+
+pub mod backend;
+pub mod probe;
+pub mod sim;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the chosen subcommand; returns the exit code.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    let global = Global {
+        registry: cli.registry,
+        quiet: cli.quiet,
+    };
+    match cli.command {
+        Command::Probe(args) => probe::run(&global, args).await,
+        Command::Sim(args) => sim::run(&global, args).await,
+    }
+}
+
+/// Flags every command sees.
+#[derive(Debug, Clone)]
+pub struct Global {
+    pub registry: std::path::PathBuf,
+    pub quiet: bool,
+}
+
+/// Waits for SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

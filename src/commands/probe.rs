@@ -1,0 +1,125 @@
+//! `rotor probe`: every prompt of the suite to every model, each model on its
+//! own (a chain of one), every attempt recorded.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::anyhow;
+use futures_util::StreamExt;
+
+use super::run::{self, RunContext};
+use super::{Global, backend};
+use crate::cli::ProbeArgs;
+use crate::engine::{Engine, PromptRequest};
+use crate::exit::{self, Failure};
+use crate::output::summary::RunSummary;
+use crate::output::{progress, table};
+
+pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
+    let run_args = &args.run;
+    run::check_common_flags(run_args)?;
+    let registry = backend::load_registry(&global.registry)?;
+    let suite = run::select_prompts(backend::load_suite(run_args.suite.as_deref())?, run_args)?;
+    let model_ids: Vec<String> = if run_args.models.is_empty() {
+        registry.active_models().map(|m| m.id.clone()).collect()
+    } else {
+        run::dedup(&run_args.models)
+    };
+    if model_ids.is_empty() {
+        return Err(Failure::input(anyhow!(
+            "no models to probe: the registry has no verified or candidate model\n  hint: name some with --models"
+        )));
+    }
+
+    let plan = backend::plan(run_args, &registry, &suite, &model_ids, "probe").await?;
+    let targets = run::preflight(&plan, global.quiet).await?;
+    let ctx = RunContext::open("probe", run_args, &plan.backend.label)?;
+
+    let work: Vec<(u32, usize, String)> = (0..run_args.repeat)
+        .flat_map(|r| {
+            let targets = &targets;
+            (0..suite.items.len())
+                .flat_map(move |i| targets.iter().map(move |t| (r, i, t.id.clone())))
+        })
+        .collect();
+    let summary = Arc::new(Mutex::new(RunSummary::with_models(
+        targets.iter().map(|t| (t.id.as_str(), t.provider.as_str())),
+    )));
+    let pb = progress::bar(work.len() as u64, global.quiet);
+    let observer = Arc::new(run::RecordingObserver::new(
+        &ctx,
+        summary.clone(),
+        pb.clone(),
+    ));
+    let engine = Engine::new(
+        run::engine_config(&registry, run_args, Duration::from_secs_f64(run_args.timeout)),
+        targets,
+        plan.limits,
+        Arc::new(run::client(run_args)?),
+        observer.clone(),
+    );
+
+    let stream = run_args.streaming();
+    let jobs = futures_util::stream::iter(work.into_iter().map(|(repeat, i, model)| {
+        let engine = engine.clone();
+        let item = &suite.items[i];
+        let req = PromptRequest {
+            prompt_id: item.id.clone(),
+            repeat,
+            messages: suite.messages(item),
+            stream,
+            max_tokens: item.max_tokens.or(suite.max_tokens),
+            chain: vec![model],
+            accept: None,
+        };
+        let pb = pb.clone();
+        async move {
+            let result = engine.run(req).await;
+            pb.inc(1);
+            result
+        }
+    }))
+    .buffer_unordered(run_args.concurrency);
+
+    let outcome = run::drive(jobs).await;
+    pb.finish_and_clear();
+    let elapsed = ctx.started.elapsed().as_secs_f64();
+    if let Some(sim) = plan.backend.sim {
+        sim.shutdown().await;
+    }
+    let records = ctx.close()?;
+    let summary = summary
+        .lock()
+        .map_err(|_| anyhow!("summary lock poisoned"))?
+        .clone();
+
+    if run_args.json {
+        let json = summary.to_json(
+            "probe",
+            &ctx.run_id,
+            &plan.backend.label,
+            ctx.out_path.display().to_string(),
+            outcome.interrupted,
+            elapsed,
+        );
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        println!(
+            "{}",
+            table::probe_table(&summary, progress::stdout_is_terminal())
+        );
+    }
+    eprintln!(
+        "{} attempts in {elapsed:.1}s; {records} records in {}",
+        summary.attempts(),
+        ctx.out_path.display()
+    );
+    if let Some(fatal) = outcome.fatal {
+        return Err(Failure::environment(anyhow!(fatal)));
+    }
+    if outcome.interrupted {
+        eprintln!("interrupted: the summary above covers the attempts that finished");
+        return Ok(exit::INTERRUPTED);
+    }
+    Ok(exit::OK)
+}

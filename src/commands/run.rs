@@ -1,0 +1,371 @@
+//! What probe and rotate-test share: the results file, flag checks, the engine's
+//! configuration, the observer that turns engine events into records, the
+//! pre-flight check of endpoints, and the interruptible main loop.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use chrono::Utc;
+use futures_util::{Stream, StreamExt};
+use indicatif::ProgressBar;
+
+use super::backend::Plan;
+use crate::cli::RunArgs;
+use crate::client::{CallResult, ClientConfig, HttpClient};
+use crate::engine::{
+    AttemptInfo, EngineConfig, EngineEvent, Observer, PromptResult, Target,
+};
+use crate::exit::{Failure, ResultExt};
+use crate::output::summary::RunSummary;
+use crate::record::{AttemptRecord, EventRecord, RecordKind, RecordSink, SCHEMA_VERSION};
+use crate::registry::Registry;
+use crate::suite::Suite;
+
+/// The identity of a run and its results file.
+pub struct RunContext {
+    pub run_id: String,
+    pub command: &'static str,
+    pub out_path: PathBuf,
+    pub sink: Arc<RecordSink>,
+    pub started: tokio::time::Instant,
+    pub backend: String,
+}
+
+impl RunContext {
+    pub fn open(command: &'static str, args: &RunArgs, backend: &str) -> anyhow::Result<Self> {
+        let now = Utc::now();
+        let out_path = args.out.clone().unwrap_or_else(|| {
+            PathBuf::from("results").join(format!(
+                "{command}-{}.jsonl",
+                now.format("%Y%m%dT%H%M%SZ")
+            ))
+        });
+        let sink = RecordSink::open(&out_path, args.csv.as_deref()).env_err()?;
+        Ok(RunContext {
+            run_id: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
+            command,
+            out_path,
+            sink: Arc::new(sink),
+            started: tokio::time::Instant::now(),
+            backend: backend.to_string(),
+        })
+    }
+
+    /// Writes what is queued and returns the number of records written.
+    pub fn close(self) -> anyhow::Result<u64> {
+        let sink = Arc::try_unwrap(self.sink).map_err(|_| anyhow!("results sink still in use"))?;
+        sink.close().env_err()
+    }
+}
+
+pub fn check_common_flags(args: &RunArgs) -> anyhow::Result<()> {
+    let bad = |msg: String| Err(Failure::input(anyhow!(msg)));
+    if args.repeat == 0 {
+        return bad("--repeat must be at least 1".into());
+    }
+    if args.concurrency == 0 || args.concurrency > 4096 {
+        return bad(format!(
+            "--concurrency must be between 1 and 4096, got {}",
+            args.concurrency
+        ));
+    }
+    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
+        return bad(format!(
+            "--timeout must be a positive number of seconds, got {}",
+            args.timeout
+        ));
+    }
+    Ok(())
+}
+
+/// Keeps only the prompts named by `--prompts` (all when none are named).
+pub fn select_prompts(mut suite: Suite, args: &RunArgs) -> anyhow::Result<Suite> {
+    if args.prompts.is_empty() {
+        return Ok(suite);
+    }
+    for id in &args.prompts {
+        if suite.item(id).is_none() {
+            let ids: Vec<&str> = suite.items.iter().map(|i| i.id.as_str()).collect();
+            return Err(Failure::input(anyhow!(
+                "no prompt '{id}' in suite {}\n  hint: its prompts are {}",
+                suite.source.display(),
+                ids.join(", ")
+            )));
+        }
+    }
+    suite.items.retain(|i| args.prompts.contains(&i.id));
+    Ok(suite)
+}
+
+pub fn dedup(ids: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for id in ids {
+        let id = id.trim();
+        if !id.is_empty() && !out.iter().any(|o| o == id) {
+            out.push(id.to_string());
+        }
+    }
+    out
+}
+
+/// One HTTP client (one connection pool) for the whole run.
+pub fn client(args: &RunArgs) -> anyhow::Result<HttpClient> {
+    let cfg = ClientConfig {
+        read_timeout: Duration::from_secs_f64(args.timeout.min(60.0)),
+        ..ClientConfig::default()
+    };
+    HttpClient::new(cfg)
+        .context("cannot build the HTTP client")
+        .env_err()
+}
+
+/// The engine's configuration from the registry's `rotation` section and flags.
+pub fn engine_config(registry: &Registry, args: &RunArgs, attempt_timeout: Duration) -> EngineConfig {
+    let r = &registry.rotation;
+    EngineConfig {
+        policy: r.policy.into(),
+        backoff: crate::engine::BackoffConfig {
+            base: Duration::from_secs_f64(r.backoff.base_s),
+            cap: Duration::from_secs_f64(r.backoff.cap_s),
+            factor: r.backoff.factor,
+            max_retries: r.backoff.max_retries,
+        },
+        breaker: crate::engine::BreakerConfig {
+            failures: r.breaker.failures,
+            cooldown: Duration::from_secs_f64(r.breaker.cooldown_s),
+        },
+        deadline: Duration::from_secs_f64(r.deadline_s),
+        adaptive_margin: r.adaptive_margin,
+        seed: args.seed,
+        first_byte_timeout: attempt_timeout,
+        attempt_timeout,
+    }
+}
+
+/// Checks each distinct endpoint once before the run: an unreachable server or a
+/// rejected key ends the run at once (exit 3) instead of after hundreds of
+/// failed attempts. Targets of an unreachable local provider are dropped with a
+/// note when other targets remain.
+pub async fn preflight(plan: &Plan, quiet: bool) -> anyhow::Result<Vec<Target>> {
+    if plan.backend.sim.is_some() {
+        return Ok(plan.targets.clone());
+    }
+    let client = HttpClient::new(ClientConfig::default()).env_err()?;
+    let mut bases: Vec<(&str, &crate::client::Endpoint)> = Vec::new();
+    for t in &plan.targets {
+        if !bases.iter().any(|(b, _)| *b == t.endpoint.base_url) {
+            bases.push((t.endpoint.base_url.as_str(), &t.endpoint));
+        }
+    }
+    let mut unreachable: Vec<(String, String)> = Vec::new();
+    for (base, ep) in &bases {
+        match client.list_models(ep, Duration::from_secs(10)).await {
+            Ok(_) => {}
+            Err(e) if e.is_auth() => {
+                return Err(Failure::environment(anyhow!(
+                    "{base} rejected the API key (401)\n  hint: check the key in the environment variable named by the provider (or --api-key-env)"
+                )));
+            }
+            Err(e) if e.is_unreachable() => unreachable.push((base.to_string(), e.to_string())),
+            Err(_) => {} // no /models endpoint, or some other answer: the server is there
+        }
+    }
+    let targets: Vec<Target> = plan
+        .targets
+        .iter()
+        .filter(|t| !unreachable.iter().any(|(b, _)| *b == t.endpoint.base_url))
+        .cloned()
+        .collect();
+    if targets.is_empty() {
+        let (base, why) = &unreachable[0];
+        return Err(Failure::environment(anyhow!(
+            "cannot reach {base}: {why}\n  hint: is the server running, and is the URL right? (--base-url, or the provider's base_url in the registry)"
+        )));
+    }
+    for (base, why) in &unreachable {
+        let skipped: Vec<&str> = plan
+            .targets
+            .iter()
+            .filter(|t| t.endpoint.base_url == *base)
+            .map(|t| t.id.as_str())
+            .collect();
+        if !quiet {
+            eprintln!(
+                "cannot reach {base} ({why}): skipping {}",
+                skipped.join(", ")
+            );
+        }
+    }
+    Ok(targets)
+}
+
+/// Turns engine events into records (flushed as they come), feeds the summary
+/// and the progress bar's message.
+pub struct RecordingObserver {
+    run_id: String,
+    command: &'static str,
+    sink: Arc<RecordSink>,
+    summary: Arc<Mutex<RunSummary>>,
+    pb: ProgressBar,
+}
+
+impl RecordingObserver {
+    pub fn new(ctx: &RunContext, summary: Arc<Mutex<RunSummary>>, pb: ProgressBar) -> Self {
+        RecordingObserver {
+            run_id: ctx.run_id.clone(),
+            command: ctx.command,
+            sink: ctx.sink.clone(),
+            summary,
+            pb,
+        }
+    }
+}
+
+impl Observer for RecordingObserver {
+    fn attempt(&self, info: &AttemptInfo, result: &CallResult) {
+        let record = attempt_record(&self.run_id, self.command, info, result);
+        if let Ok(mut s) = self.summary.lock() {
+            s.add(&record);
+        }
+        if !record.outcome.is_ok() {
+            self.pb
+                .set_message(format!("{} {}", record.model, record.outcome));
+        }
+        self.sink.write(record);
+    }
+
+    fn event(&self, event: &EngineEvent) {
+        if let Some(record) = event_record(&self.run_id, self.command, event) {
+            self.sink.write(record);
+        }
+    }
+}
+
+/// The attempt record of one HTTP call.
+pub fn attempt_record(
+    run_id: &str,
+    command: &str,
+    info: &AttemptInfo,
+    r: &CallResult,
+) -> AttemptRecord {
+    let now = tokio::time::Instant::now();
+    let ts = Utc::now()
+        - chrono::Duration::from_std(now.saturating_duration_since(r.timings.sent))
+            .unwrap_or_default();
+    AttemptRecord {
+        schema_version: SCHEMA_VERSION,
+        kind: RecordKind::Attempt,
+        run_id: run_id.to_string(),
+        ts,
+        command: command.to_string(),
+        provider: info.provider.clone(),
+        model: info.model.clone(),
+        prompt_id: info.prompt_id.clone(),
+        repeat: info.repeat,
+        attempt: info.attempt,
+        outcome: r.outcome,
+        http_status: r.http_status,
+        error_type: r.error_type.clone(),
+        error_message: r.error_message.clone(),
+        rate_limit_scope: r.scope,
+        retry_after_ms: r.hints.retry_after_ms,
+        ratelimit_limit: r.hints.limit,
+        ratelimit_remaining: r.hints.remaining,
+        ratelimit_reset_ms: r.hints.reset_epoch_ms,
+        queue_ms: Some(ms(r.timings.sent.saturating_duration_since(info.scheduled))),
+        ttfb_ms: r.ttfb_ms(),
+        ttft_ms: r.ttft_ms(),
+        first_reasoning_ms: r.first_reasoning_ms(),
+        latency_ms: r.latency_ms(),
+        input_tokens: r.input_tokens,
+        output_tokens: r.output_tokens,
+        tokens_source: r.tokens_source,
+        tokens_per_s: r.tokens_per_s(),
+        stream: info.stream,
+        content_started: r.content_started,
+        validation: None,
+        validation_detail: None,
+        validation_ms: None,
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// The record of an engine decision (attempts are recorded separately).
+pub fn event_record(run_id: &str, command: &str, event: &EngineEvent) -> Option<EventRecord> {
+    let value = serde_json::to_value(event).ok()?;
+    let serde_json::Value::Object(mut fields) = value else {
+        return None;
+    };
+    let name = fields
+        .remove("event")
+        .and_then(|v| v.as_str().map(str::to_string))?;
+    let take_str = |f: &mut serde_json::Map<String, serde_json::Value>, k: &str| {
+        f.remove(k).and_then(|v| v.as_str().map(str::to_string))
+    };
+    let model = take_str(&mut fields, "model");
+    let prompt_id = take_str(&mut fields, "prompt_id");
+    let repeat = fields
+        .remove("repeat")
+        .and_then(|v| v.as_u64())
+        .map(|v| v as u32);
+    Some(EventRecord {
+        schema_version: SCHEMA_VERSION,
+        kind: RecordKind::Event,
+        run_id: run_id.to_string(),
+        ts: Utc::now(),
+        command: command.to_string(),
+        event: name,
+        model,
+        prompt_id,
+        repeat,
+        fields,
+    })
+}
+
+/// How the main loop ended.
+pub struct DriveOutcome {
+    pub results: Vec<PromptResult>,
+    pub interrupted: bool,
+    pub fatal: Option<String>,
+}
+
+/// Runs prompt jobs to completion, or until SIGINT/SIGTERM, or until a fatal
+/// result (a rejected key) — in-flight work is dropped in the latter two cases.
+pub async fn drive<S>(jobs: S) -> DriveOutcome
+where
+    S: Stream<Item = PromptResult>,
+{
+    let mut jobs = std::pin::pin!(jobs);
+    let signal = super::shutdown_signal();
+    let mut signal = std::pin::pin!(signal);
+    let mut out = DriveOutcome {
+        results: Vec::new(),
+        interrupted: false,
+        fatal: None,
+    };
+    loop {
+        tokio::select! {
+            next = jobs.next() => match next {
+                Some(result) => {
+                    if let Some(f) = &result.fatal {
+                        out.fatal = Some(f.to_string());
+                        out.results.push(result);
+                        break;
+                    }
+                    out.results.push(result);
+                }
+                None => break,
+            },
+            _ = &mut signal => {
+                out.interrupted = true;
+                break;
+            }
+        }
+    }
+    out
+}

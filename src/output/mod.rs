@@ -1,0 +1,5 @@
+//! What people and scripts see: run summaries, tables, JSON, progress.
+
+pub mod progress;
+pub mod summary;
+pub mod table;

@@ -1,0 +1,203 @@
+//! The per-model summary of a probe or rotate-test run, built from the attempt
+//! records as they arrive, and its machine-readable (JSON) form.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::record::{AttemptRecord, Outcome, RateLimitScope, SCHEMA_VERSION};
+use crate::stats::percentiles;
+
+/// Everything measured for one model in one run.
+#[derive(Debug, Clone, Default)]
+pub struct ModelSummary {
+    pub model: String,
+    pub provider: String,
+    pub attempts: u64,
+    pub ok: u64,
+    pub rate_limited: u64,
+    pub rate_limited_by_scope: BTreeMap<RateLimitScope, u64>,
+    pub errors: BTreeMap<Outcome, u64>,
+    /// Latencies of successful attempts, ms.
+    pub latency_ms: Vec<f64>,
+    pub ttft_ms: Vec<f64>,
+    pub tokens_per_s: Vec<f64>,
+    pub output_tokens: u64,
+}
+
+impl ModelSummary {
+    pub fn other_errors(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    pub fn add(&mut self, r: &AttemptRecord) {
+        self.attempts += 1;
+        match r.outcome {
+            Outcome::Ok => {
+                self.ok += 1;
+                self.latency_ms.push(r.latency_ms);
+                if let Some(t) = r.ttft_ms {
+                    self.ttft_ms.push(t);
+                }
+                if let Some(t) = r.tokens_per_s {
+                    self.tokens_per_s.push(t);
+                }
+                self.output_tokens += r.output_tokens.unwrap_or(0);
+            }
+            Outcome::RateLimited => {
+                self.rate_limited += 1;
+                let scope = r.rate_limit_scope.unwrap_or(RateLimitScope::Unknown);
+                *self.rate_limited_by_scope.entry(scope).or_default() += 1;
+            }
+            other => *self.errors.entry(other).or_default() += 1,
+        }
+    }
+}
+
+/// A run's summary: models in the order they were first planned.
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    pub models: Vec<ModelSummary>,
+    index: BTreeMap<String, usize>,
+}
+
+impl RunSummary {
+    /// Pre-registers models so the table keeps the planned order even for
+    /// models that never answered.
+    pub fn with_models<'a>(models: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut s = RunSummary::default();
+        for (model, provider) in models {
+            s.entry(model, provider);
+        }
+        s
+    }
+
+    fn entry(&mut self, model: &str, provider: &str) -> &mut ModelSummary {
+        let i = match self.index.get(model) {
+            Some(&i) => i,
+            None => {
+                self.models.push(ModelSummary {
+                    model: model.to_string(),
+                    provider: provider.to_string(),
+                    ..Default::default()
+                });
+                self.index.insert(model.to_string(), self.models.len() - 1);
+                self.models.len() - 1
+            }
+        };
+        &mut self.models[i]
+    }
+
+    pub fn add(&mut self, r: &AttemptRecord) {
+        self.entry(&r.model, &r.provider).add(r);
+    }
+
+    pub fn attempts(&self) -> u64 {
+        self.models.iter().map(|m| m.attempts).sum()
+    }
+}
+
+/// p50/p95 (and p99 where useful) of a sample, ms or tokens/s.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Quantiles {
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    pub n: usize,
+}
+
+impl Quantiles {
+    pub fn of(values: &[f64]) -> Self {
+        let q = percentiles(values, &[50.0, 95.0, 99.0]);
+        Quantiles {
+            p50: q[0].map(round3),
+            p95: q[1].map(round3),
+            p99: q[2].map(round3),
+            n: values.len(),
+        }
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// The JSON summary printed by `--json` (stdout). `schema_version` changes
+/// when a field changes meaning.
+#[derive(Debug, Serialize)]
+pub struct JsonSummary<'a> {
+    pub schema_version: u32,
+    pub command: &'a str,
+    pub run_id: &'a str,
+    pub backend: &'a str,
+    pub results_file: String,
+    pub interrupted: bool,
+    pub elapsed_s: f64,
+    pub attempts: u64,
+    pub models: Vec<JsonModel>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JsonModel {
+    pub model: String,
+    pub provider: String,
+    pub attempts: u64,
+    pub ok: u64,
+    pub rate_limited: u64,
+    pub rate_limited_by_scope: BTreeMap<String, u64>,
+    pub errors: BTreeMap<String, u64>,
+    pub latency_ms: Quantiles,
+    pub ttft_ms: Quantiles,
+    pub tokens_per_s: Quantiles,
+    pub output_tokens: u64,
+}
+
+impl From<&ModelSummary> for JsonModel {
+    fn from(m: &ModelSummary) -> Self {
+        JsonModel {
+            model: m.model.clone(),
+            provider: m.provider.clone(),
+            attempts: m.attempts,
+            ok: m.ok,
+            rate_limited: m.rate_limited,
+            rate_limited_by_scope: m
+                .rate_limited_by_scope
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), *v))
+                .collect(),
+            errors: m
+                .errors
+                .iter()
+                .map(|(k, v)| (k.as_str().to_string(), *v))
+                .collect(),
+            latency_ms: Quantiles::of(&m.latency_ms),
+            ttft_ms: Quantiles::of(&m.ttft_ms),
+            tokens_per_s: Quantiles::of(&m.tokens_per_s),
+            output_tokens: m.output_tokens,
+        }
+    }
+}
+
+impl RunSummary {
+    pub fn to_json<'a>(
+        &self,
+        command: &'a str,
+        run_id: &'a str,
+        backend: &'a str,
+        results_file: String,
+        interrupted: bool,
+        elapsed_s: f64,
+    ) -> JsonSummary<'a> {
+        JsonSummary {
+            schema_version: SCHEMA_VERSION,
+            command,
+            run_id,
+            backend,
+            results_file,
+            interrupted,
+            elapsed_s: round3(elapsed_s),
+            attempts: self.attempts(),
+            models: self.models.iter().map(JsonModel::from).collect(),
+        }
+    }
+}
