@@ -73,8 +73,8 @@ impl HttpClient {
         let (client, request) = request;
         let sent = Instant::now();
         let mut r = CallResult::new(Outcome::Ok, sent);
-        let total = sent + spec.total_timeout;
-        let first_byte = sent + spec.first_byte_timeout;
+        let total = after(sent, spec.total_timeout);
+        let first_byte = after(sent, spec.first_byte_timeout);
         let resp = match timeout_at(first_byte.min(total), client.execute(request)).await {
             Err(_) => {
                 let (kind, limit) = if total <= first_byte {
@@ -99,11 +99,15 @@ impl HttpClient {
         let mut body = Body { resp, total };
         match status {
             200..=299 => {
-                let is_json = headers
+                // A JSON or HTML answer to a stream request is read whole.
+                let whole_body = headers
                     .get(CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
-                    .is_some_and(|ct| ct.trim_start().starts_with("application/json"));
-                if spec.stream && !is_json {
+                    .map(|ct| ct.trim_start().to_ascii_lowercase())
+                    .is_some_and(|ct| {
+                        ct.starts_with("application/json") || ct.starts_with("text/html")
+                    });
+                if spec.stream && !whole_body {
                     self.read_stream(r, body, key).await
                 } else {
                     self.read_completion(r, body, key).await
@@ -165,7 +169,7 @@ impl HttpClient {
         let mut last_data = r.timings.headers.unwrap_or(r.timings.sent);
         let mut read = 0usize;
         let done = loop {
-            let chunk = match body.next(last_data + read_timeout).await {
+            let chunk = match body.next(after(last_data, read_timeout)).await {
                 Ok(c) => c,
                 Err(stop) => return read_stopped(r, stop, read_timeout, key),
             };
@@ -236,7 +240,7 @@ impl HttpClient {
         let mut buf = Vec::new();
         let mut last = r.timings.headers.unwrap_or(r.timings.sent);
         loop {
-            match body.next(last + read_timeout).await {
+            match body.next(after(last, read_timeout)).await {
                 Err(stop) => return read_stopped(r, stop, read_timeout, key),
                 Ok(None) => break,
                 Ok(Some(bytes)) => {
@@ -263,7 +267,7 @@ impl HttpClient {
     async fn read_error_body(&self, body: &mut Body, cap: usize, r: &mut CallResult) -> Vec<u8> {
         let mut buf = Vec::new();
         let mut last = Instant::now();
-        while let Ok(Some(bytes)) = body.next(last + self.cfg.read_timeout).await {
+        while let Ok(Some(bytes)) = body.next(after(last, self.cfg.read_timeout)).await {
             last = Instant::now();
             r.timings.first_byte.get_or_insert(last);
             let room = cap.saturating_sub(buf.len());
@@ -274,6 +278,12 @@ impl HttpClient {
         }
         buf
     }
+}
+
+/// `t + d`, saturating at about thirty years for absurd durations.
+fn after(t: Instant, d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+    t.checked_add(d.min(FAR)).unwrap_or(t)
 }
 
 /// Gives the rest of a finished stream a moment to arrive so the connection

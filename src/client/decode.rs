@@ -19,7 +19,7 @@ pub(crate) struct Failure {
     /// Unredacted detail; the caller shortens and redacts it.
     pub message: String,
     /// An error object the server sent, for its rate-limit hints and scope.
-    pub error: Option<ErrorObject>,
+    pub error: Option<Box<ErrorObject>>,
 }
 
 impl Failure {
@@ -79,7 +79,7 @@ fn apply_chunk(r: &mut CallResult, chunk: ChatChunk, now: Instant) -> Step {
             outcome: Outcome::InvalidResponse,
             error_type: "stream_error",
             message: format!("error inside the stream: {}", describe_error(&err)),
-            error: Some(err),
+            error: Some(Box::new(err)),
         });
     }
     if r.response_id.is_none() && !chunk.id.is_empty() {
@@ -145,7 +145,7 @@ pub(crate) fn apply_completion(
             outcome: Outcome::InvalidResponse,
             error_type: "body_error",
             message: format!("error in a 2xx body: {}", describe_error(&err)),
-            error: Some(err),
+            error: Some(Box::new(err)),
         });
     }
     let completion: ChatCompletion = serde_json::from_value(value).map_err(|e| {

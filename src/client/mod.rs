@@ -64,11 +64,41 @@ impl Default for ClientConfig {
 /// Where to send calls: an OpenAI-compatible base URL (ending in `/v1` or
 /// similar; a trailing slash is fine), its key and extra headers (OpenRouter's
 /// `HTTP-Referer` and `X-Title`, for example).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Endpoint {
     pub base_url: String,
     pub api_key: Option<Secret>,
     pub headers: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    /// Shows the URL without user info or query, and hides the values of
+    /// headers that look like credentials.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let shown = if is_sensitive(k) { "***" } else { v.as_str() };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("Endpoint")
+            .field("base_url", &classify::display_url(&self.base_url))
+            .field("api_key", &self.api_key)
+            .field("headers", &headers)
+            .finish()
+    }
+}
+
+/// Header names whose values are credentials.
+fn is_sensitive(name: &str) -> bool {
+    let n = name.trim().to_ascii_lowercase();
+    n == "authorization"
+        || n.contains("api-key")
+        || n.contains("api_key")
+        || n.contains("token")
+        || n.contains("secret")
 }
 
 impl Endpoint {
@@ -210,8 +240,7 @@ fn request_headers(ep: &Endpoint) -> Result<HeaderMap, ClientError> {
                 name: name.clone(),
                 message: e.to_string(),
             })?;
-        let lower = n.as_str();
-        if lower == "authorization" || lower.contains("api-key") || lower.contains("token") {
+        if is_sensitive(n.as_str()) {
             v.set_sensitive(true);
         }
         h.insert(n, v);
@@ -229,6 +258,15 @@ mod tests {
             api_key: Some(Secret::new("sk-test-0123456789")),
             headers: vec![("X-Title".into(), "rotor".into())],
         }
+    }
+
+    #[test]
+    fn debug_hides_credentials() {
+        let mut e = ep("https://u:pw@h/v1?key=abc");
+        e.headers.push(("x-api-key".into(), "hidden-value".into()));
+        let d = format!("{e:?}");
+        assert!(!d.contains("sk-test") && !d.contains("hidden-value") && !d.contains("abc"));
+        assert!(!d.contains("pw@") && d.contains("rotor"), "{d}");
     }
 
     #[test]
@@ -290,8 +328,7 @@ mod tests {
             ("https://openrouter.ai/api/v1", false),
         ] {
             let url = reqwest::Url::parse(u).unwrap();
-            let chosen = c.client_for(&url) as *const _;
-            assert_eq!(chosen == &c.direct as *const _, direct, "{u}");
+            assert_eq!(std::ptr::eq(c.client_for(&url), &c.direct), direct, "{u}");
         }
     }
 }
