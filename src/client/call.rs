@@ -1,0 +1,410 @@
+//! `POST {base}/chat/completions`: send once, read the answer under rotor's
+//! own deadlines, classify what came back.
+
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use serde_json::Value;
+use tokio::time::{Instant, timeout_at};
+
+use super::classify::{
+    body_error_type, classify_status, describe_error, error_object, excerpt, transport_error,
+};
+use super::decode::{Failure, Step, apply_completion, apply_event, judge_stream_end};
+use super::hints::{RateLimitHints, is_rate_limit_error, rate_limit_scope};
+use super::result::CallResult;
+use super::sse::{SseDecoder, SseEvent};
+use super::{CallSpec, Endpoint, HttpClient, request_headers};
+use crate::record::Outcome;
+use crate::secret::Secret;
+use crate::wire::{ChatRequest, ErrorObject, StreamOptions};
+
+/// Error bodies are read up to this many bytes (or the body cap if smaller).
+const ERROR_BODY_CAP: usize = 256 * 1024;
+/// After `[DONE]`, how long the rest of the body may take to arrive so the
+/// connection can go back to the pool (not part of any timing).
+const DRAIN_AFTER_DONE: Duration = Duration::from_millis(50);
+
+/// Why reading the body stopped early.
+enum ReadStop {
+    /// `total` is true when the whole-call deadline fired first.
+    Timeout {
+        total: bool,
+    },
+    Transport(reqwest::Error),
+}
+
+/// The response being read, with the whole-call deadline.
+struct Body {
+    resp: reqwest::Response,
+    total: Instant,
+}
+
+impl Body {
+    /// The next chunk, or a timeout when nothing arrives before `idle` (or the
+    /// total deadline, whichever is first).
+    async fn next(&mut self, idle: Instant) -> Result<Option<Bytes>, ReadStop> {
+        let deadline = idle.min(self.total);
+        match timeout_at(deadline, self.resp.chunk()).await {
+            Err(_) => Err(ReadStop::Timeout {
+                total: self.total <= idle,
+            }),
+            Ok(r) => r.map_err(ReadStop::Transport),
+        }
+    }
+}
+
+impl HttpClient {
+    /// Sends one chat-completions request and reads the answer. Never
+    /// retries, never follows redirects, never panics: every failure is a
+    /// classified [`CallResult`].
+    pub async fn chat(&self, ep: &Endpoint, spec: &CallSpec<'_>) -> CallResult {
+        let key = ep.api_key.as_ref();
+        let request = match self.build_chat(ep, spec) {
+            Ok(r) => r,
+            Err(message) => {
+                let mut r = CallResult::new(Outcome::BadRequest, Instant::now());
+                r.error_type = Some("invalid_request".into());
+                r.error_message = Some(excerpt(&message, key));
+                return r;
+            }
+        };
+        let (client, request) = request;
+        let sent = Instant::now();
+        let mut r = CallResult::new(Outcome::Ok, sent);
+        let total = after(sent, spec.total_timeout);
+        let first_byte = after(sent, spec.first_byte_timeout);
+        let resp = match timeout_at(first_byte.min(total), client.execute(request)).await {
+            Err(_) => {
+                let (kind, limit) = if total <= first_byte {
+                    ("total", spec.total_timeout)
+                } else {
+                    ("first_byte", spec.first_byte_timeout)
+                };
+                let msg = format!("no response headers within {limit:?}");
+                return fail(r, Outcome::Timeout, kind, msg, key);
+            }
+            Ok(Err(e)) => {
+                let (outcome, kind, msg) = transport_error(e, false, key);
+                return fail(r, outcome, kind, msg, key);
+            }
+            Ok(Ok(resp)) => resp,
+        };
+        r.timings.headers = Some(Instant::now());
+        let status = resp.status().as_u16();
+        r.http_status = Some(status);
+        let headers = resp.headers().clone();
+        r.hints = RateLimitHints::parse(&headers, None, SystemTime::now());
+        let mut body = Body { resp, total };
+        match status {
+            200..=299 => {
+                // A JSON or HTML answer to a stream request is read whole.
+                let whole_body = headers
+                    .get(CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|ct| ct.trim_start().to_ascii_lowercase())
+                    .is_some_and(|ct| {
+                        ct.starts_with("application/json") || ct.starts_with("text/html")
+                    });
+                if spec.stream && !whole_body {
+                    self.read_stream(r, body, key).await
+                } else {
+                    self.read_completion(r, body, key).await
+                }
+            }
+            300..=399 => {
+                let msg =
+                    format!("server answered {status} (a redirect); redirects are not followed");
+                fail(r, Outcome::InvalidResponse, "redirect", msg, key)
+            }
+            _ => {
+                let cap = self.cfg.max_body_bytes.min(ERROR_BODY_CAP);
+                let bytes = self.read_error_body(&mut body, cap, &mut r).await;
+                error_response(r, status, &headers, &bytes, key)
+            }
+        }
+    }
+
+    fn build_chat(
+        &self,
+        ep: &Endpoint,
+        spec: &CallSpec<'_>,
+    ) -> Result<(reqwest::Client, reqwest::Request), String> {
+        let url = reqwest::Url::parse(&ep.url("chat/completions"))
+            .map_err(|e| format!("invalid base URL: {e}"))?;
+        let headers = request_headers(ep).map_err(|e| e.to_string())?;
+        let body = ChatRequest {
+            model: spec.model.to_string(),
+            messages: spec.messages.to_vec(),
+            stream: spec.stream,
+            stream_options: spec.stream.then_some(StreamOptions {
+                include_usage: true,
+            }),
+            max_tokens: spec.max_tokens,
+            temperature: spec.temperature,
+            seed: spec.seed,
+        };
+        let json = serde_json::to_vec(&body).map_err(|e| format!("cannot encode request: {e}"))?;
+        let client = self.client_for(&url).clone();
+        let request = client
+            .post(url)
+            .headers(headers)
+            .body(json)
+            .build()
+            .map_err(|e| format!("cannot build request: {}", e.without_url()))?;
+        Ok((client, request))
+    }
+
+    async fn read_stream(
+        &self,
+        mut r: CallResult,
+        mut body: Body,
+        key: Option<&Secret>,
+    ) -> CallResult {
+        let read_timeout = self.cfg.read_timeout;
+        let cap = self.cfg.max_body_bytes;
+        let mut decoder = SseDecoder::new(cap);
+        let mut events: Vec<SseEvent> = Vec::new();
+        let mut last_data = r.timings.headers.unwrap_or(r.timings.sent);
+        let mut read = 0usize;
+        let done = loop {
+            let chunk = match body.next(after(last_data, read_timeout)).await {
+                Ok(c) => c,
+                Err(stop) => return read_stopped(r, stop, read_timeout, key),
+            };
+            let now = Instant::now();
+            let (decoded, at_eof) = match &chunk {
+                Some(bytes) => {
+                    r.timings.first_byte.get_or_insert(now);
+                    read = read.saturating_add(bytes.len());
+                    if read > cap {
+                        let msg = format!("stream exceeded {cap} bytes");
+                        return fail(r, Outcome::InvalidResponse, "too_large", msg, key);
+                    }
+                    (decoder.push(bytes, &mut events), false)
+                }
+                None => (decoder.finish(&mut events), true),
+            };
+            let mut finished = false;
+            for ev in events.drain(..) {
+                if !matches!(ev, SseEvent::Comment(_)) {
+                    last_data = now;
+                }
+                match apply_event(&mut r, ev, now, at_eof) {
+                    Step::Continue => {}
+                    Step::Done => {
+                        finished = true;
+                        break;
+                    }
+                    Step::Fail(f) => {
+                        r.timings.end = now;
+                        return failure(r, f, key);
+                    }
+                }
+            }
+            if finished {
+                r.timings.end = now;
+                break true;
+            }
+            if let Err(e) = decoded {
+                let msg = e.to_string();
+                return fail(r, Outcome::InvalidResponse, e.error_type(), msg, key);
+            }
+            if at_eof {
+                r.timings.end = now;
+                break false;
+            }
+        };
+        if done {
+            drain(&mut body).await;
+        }
+        match judge_stream_end(&r, done) {
+            Ok(()) => settle(r),
+            Err(f) => failure(r, f, key),
+        }
+    }
+
+    async fn read_completion(
+        &self,
+        mut r: CallResult,
+        mut body: Body,
+        key: Option<&Secret>,
+    ) -> CallResult {
+        let read_timeout = self.cfg.read_timeout;
+        let cap = self.cfg.max_body_bytes;
+        if body.resp.content_length().is_some_and(|n| n > cap as u64) {
+            let msg = format!("response body is over {cap} bytes");
+            return fail(r, Outcome::InvalidResponse, "too_large", msg, key);
+        }
+        let mut buf = Vec::new();
+        let mut last = r.timings.headers.unwrap_or(r.timings.sent);
+        loop {
+            match body.next(after(last, read_timeout)).await {
+                Err(stop) => return read_stopped(r, stop, read_timeout, key),
+                Ok(None) => break,
+                Ok(Some(bytes)) => {
+                    last = Instant::now();
+                    r.timings.first_byte.get_or_insert(last);
+                    if buf.len() + bytes.len() > cap {
+                        let msg = format!("response body is over {cap} bytes");
+                        return fail(r, Outcome::InvalidResponse, "too_large", msg, key);
+                    }
+                    buf.extend_from_slice(&bytes);
+                }
+            }
+        }
+        let end = Instant::now();
+        r.timings.end = end;
+        match apply_completion(&mut r, &buf, end) {
+            Ok(()) => settle(r),
+            Err(f) => failure(r, f, key),
+        }
+    }
+
+    /// Reads an error body up to `cap` bytes; a timeout or a broken body just
+    /// ends it (the status already classifies the response).
+    async fn read_error_body(&self, body: &mut Body, cap: usize, r: &mut CallResult) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let mut last = Instant::now();
+        while let Ok(Some(bytes)) = body.next(after(last, self.cfg.read_timeout)).await {
+            last = Instant::now();
+            r.timings.first_byte.get_or_insert(last);
+            let room = cap.saturating_sub(buf.len());
+            buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
+            if buf.len() >= cap {
+                break;
+            }
+        }
+        buf
+    }
+}
+
+/// `t + d`, saturating at about thirty years for absurd durations.
+fn after(t: Instant, d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
+    t.checked_add(d.min(FAR)).unwrap_or(t)
+}
+
+/// Gives the rest of a finished stream a moment to arrive so the connection
+/// is reused; bounded in time and chunks.
+async fn drain(body: &mut Body) {
+    let until = (Instant::now() + DRAIN_AFTER_DONE).min(body.total);
+    for _ in 0..16 {
+        match timeout_at(until, body.resp.chunk()).await {
+            Ok(Ok(Some(_))) => continue,
+            _ => break,
+        }
+    }
+}
+
+fn read_stopped(
+    r: CallResult,
+    stop: ReadStop,
+    read_timeout: Duration,
+    key: Option<&Secret>,
+) -> CallResult {
+    match stop {
+        ReadStop::Timeout { total: true } => fail(
+            r,
+            Outcome::Timeout,
+            "total",
+            "total deadline passed while reading".into(),
+            key,
+        ),
+        ReadStop::Timeout { total: false } => {
+            let msg = format!("no data within the read timeout of {read_timeout:?}");
+            fail(r, Outcome::Timeout, "read", msg, key)
+        }
+        ReadStop::Transport(e) => {
+            let (outcome, kind, msg) = transport_error(e, true, key);
+            fail(r, outcome, kind, msg, key)
+        }
+    }
+}
+
+/// Classifies a non-2xx, non-3xx response from its status and body.
+fn error_response(
+    mut r: CallResult,
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    key: Option<&Secret>,
+) -> CallResult {
+    r.timings.end = Instant::now();
+    let err: Option<ErrorObject> = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| error_object(&v));
+    r.outcome = classify_status(status);
+    r.error_type = match status {
+        408 => Some("http_408".into()),
+        _ => err.as_ref().and_then(|e| body_error_type(status, e)),
+    };
+    let detail = match &err {
+        Some(e) => describe_error(e),
+        None => String::from_utf8_lossy(body).into_owned(),
+    };
+    let reason = reqwest::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let msg = if detail.trim().is_empty() {
+        format!("HTTP {status} {reason}")
+    } else {
+        format!("HTTP {status}: {detail}")
+    };
+    r.error_message = Some(excerpt(&msg, key));
+    if let Some(e) = &err {
+        r.hints = RateLimitHints::parse(headers, Some(e), SystemTime::now());
+    }
+    if status == 429 || err.as_ref().is_some_and(is_rate_limit_error) {
+        r.scope = Some(rate_limit_scope(status, headers, err.as_ref()));
+    }
+    settle(r)
+}
+
+/// Ends a call with a failure found in a 2xx body.
+fn failure(mut r: CallResult, f: Failure, key: Option<&Secret>) -> CallResult {
+    if let Some(e) = &f.error {
+        let merged = RateLimitHints::parse(&HeaderMap::new(), Some(e), SystemTime::now());
+        r.hints = merge(r.hints, merged);
+        if is_rate_limit_error(e) {
+            let status = r.http_status.unwrap_or(200);
+            r.scope = Some(rate_limit_scope(status, &HeaderMap::new(), Some(e)));
+        }
+    }
+    r.outcome = f.outcome;
+    r.error_type = Some(f.error_type.to_string());
+    r.error_message = Some(excerpt(&f.message, key));
+    settle(r)
+}
+
+/// Header hints win; the body fills what they lack.
+fn merge(headers: RateLimitHints, body: RateLimitHints) -> RateLimitHints {
+    RateLimitHints {
+        retry_after_ms: headers.retry_after_ms.or(body.retry_after_ms),
+        limit: headers.limit.or(body.limit),
+        remaining: headers.remaining.or(body.remaining),
+        reset_epoch_ms: headers.reset_epoch_ms.or(body.reset_epoch_ms),
+    }
+}
+
+/// Ends a call with `outcome` at this instant.
+fn fail(
+    mut r: CallResult,
+    outcome: Outcome,
+    kind: &str,
+    message: String,
+    key: Option<&Secret>,
+) -> CallResult {
+    r.timings.end = Instant::now();
+    r.outcome = outcome;
+    r.error_type = Some(kind.to_string());
+    r.error_message = Some(excerpt(&message, key));
+    settle(r)
+}
+
+fn settle(mut r: CallResult) -> CallResult {
+    r.settle_tokens();
+    r
+}
