@@ -19,7 +19,12 @@ Without an API key, probe and rotate-test run against the embedded simulator.",
 )]
 pub struct Cli {
     /// The model registry.
-    #[arg(long, global = true, default_value = "registry.yaml", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "registry.yaml",
+        value_name = "PATH"
+    )]
     pub registry: PathBuf,
     /// More logging on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -34,10 +39,14 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Send the prompt suite to every model, without fallback, and record every attempt.
-    #[command(after_help = "Examples:\n  rotor probe\n  rotor probe --sim storm --repeat 2 --json\n  rotor probe --models a:free,b:free --concurrency 2 --out results/today.jsonl --csv today.csv\n  OPENROUTER_API_KEY=... rotor probe --no-stream --timeout 60")]
+    #[command(
+        after_help = "Examples:\n  rotor probe\n  rotor probe --sim storm --repeat 2 --json\n  rotor probe --models a:free,b:free --concurrency 2 --out results/today.jsonl --csv today.csv\n  OPENROUTER_API_KEY=... rotor probe --no-stream --timeout 60"
+    )]
     Probe(ProbeArgs),
     /// Run the simulated OpenAI-compatible server until interrupted; prints its base URL first.
-    #[command(after_help = "Examples:\n  rotor sim                         # free-tier scenario on an ephemeral port\n  rotor sim --scenario storm --addr 127.0.0.1:8080\n  rotor sim --scenario my-scenario.yaml --seed 7\n\nThe first line on stdout is the base URL (ending in /v1); GET /sim/stats shows what it did.")]
+    #[command(
+        after_help = "Examples:\n  rotor sim                         # free-tier scenario on an ephemeral port\n  rotor sim --scenario storm --addr 127.0.0.1:8080\n  rotor sim --scenario my-scenario.yaml --seed 7\n\nThe first line on stdout is the base URL (ending in /v1); GET /sim/stats shows what it did."
+    )]
     Sim(SimArgs),
 }
 

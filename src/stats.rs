@@ -83,7 +83,10 @@ mod tests {
     fn wilson_known_values() {
         // 8 of 10: Wilson 95% interval (0.4902, 0.9433)
         let (lo, hi) = wilson_interval(8, 10);
-        assert!((lo - 0.4902).abs() < 1e-3 && (hi - 0.9433).abs() < 1e-3, "{lo} {hi}");
+        assert!(
+            (lo - 0.4902).abs() < 1e-3 && (hi - 0.9433).abs() < 1e-3,
+            "{lo} {hi}"
+        );
         assert_eq!(wilson_interval(0, 0), (0.0, 1.0));
         let (lo, hi) = wilson_interval(10, 10);
         assert!(lo > 0.69 && hi == 1.0);

@@ -262,7 +262,10 @@ fn normalise_base_url(url: &str) -> anyhow::Result<String> {
 
 fn suggestion(registry: &Registry, id: &str) -> String {
     let needle = id.to_lowercase();
-    let stem = needle.split(['/', ':']).find(|s| s.len() >= 3).unwrap_or(&needle);
+    let stem = needle
+        .split(['/', ':'])
+        .find(|s| s.len() >= 3)
+        .unwrap_or(&needle);
     let close: Vec<&str> = registry
         .models
         .iter()

@@ -52,7 +52,11 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
         pb.clone(),
     ));
     let engine = Engine::new(
-        run::engine_config(&registry, run_args, Duration::from_secs_f64(run_args.timeout)),
+        run::engine_config(
+            &registry,
+            run_args,
+            Duration::from_secs_f64(run_args.timeout),
+        ),
         targets,
         plan.limits,
         Arc::new(run::client(run_args)?),
