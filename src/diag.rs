@@ -194,8 +194,7 @@ pub fn read_text(path: &Path) -> Result<String, LoadError> {
     let read_err = |source: io::Error| {
         let hint = match source.kind() {
             io::ErrorKind::NotFound => {
-                "check the path; a relative path is resolved from the current directory"
-                    .to_string()
+                "check the path; a relative path is resolved from the current directory".to_string()
             }
             io::ErrorKind::PermissionDenied => "check the file's permissions".to_string(),
             io::ErrorKind::InvalidData => "save the file as UTF-8 text".to_string(),
@@ -459,7 +458,10 @@ mod tests {
         assert!(e.what().contains("unknown field 'colour'"), "{e}");
         assert!(e.hint().contains("fields: name, p50_ms, mode"), "{e}");
         let shown = e.to_string();
-        assert!(shown.starts_with("x.yaml:2:1: unknown field 'colour'"), "{shown}");
+        assert!(
+            shown.starts_with("x.yaml:2:1: unknown field 'colour'"),
+            "{shown}"
+        );
         assert!(shown.contains("\n  hint: remove it"), "{shown}");
     }
 
@@ -486,7 +488,10 @@ mod tests {
             assert!(matches!(err(text), LoadError::Empty { .. }), "{text:?}");
         }
         let e = err("").with_empty_hint("add a suite");
-        assert_eq!(e.to_string(), "x.yaml: the file is empty\n  hint: add a suite");
+        assert_eq!(
+            e.to_string(),
+            "x.yaml: the file is empty\n  hint: add a suite"
+        );
     }
 
     #[test]
