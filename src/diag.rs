@@ -357,7 +357,7 @@ fn explain(message: &str, key: Option<&str>, key_hint: Option<String>) -> (Strin
                 .to_string(),
         );
     }
-    if lower.contains("tab") {
+    if lower.contains("found a tab") || lower.contains("tabs ") {
         return (
             message.to_string(),
             "indent with spaces: YAML does not allow tabs for indentation".to_string(),

@@ -337,6 +337,14 @@ impl Checker<'_> {
         reg: &'r Registry,
         locs: &RegistryLocs,
     ) -> Result<HashMap<&'r str, Option<Pos>>, LoadError> {
+        if reg.models.is_empty() {
+            return Err(self.err(
+                &locs.models,
+                "no models",
+                "add at least one model (id, provider, status, tier); \
+                 `rotor models` lists a provider's models",
+            ));
+        }
         let mut first_seen: HashMap<&str, Option<Pos>> = HashMap::new();
         let tier_names: Vec<&str> = reg.tiers.iter().map(|t| t.name.as_str()).collect();
         let provider_names: Vec<&str> = reg.providers.keys().map(String::as_str).collect();
