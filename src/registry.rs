@@ -467,7 +467,6 @@ impl Registry {
 
     /// Parses and validates registry text; `path` is used in error messages and kept
     /// as [`Registry::source`].
-    #[allow(clippy::should_implement_trait)]
     pub fn from_str(text: &str, path: &Path) -> Result<Registry, LoadError> {
         check::parse(text, path)
     }

@@ -80,7 +80,6 @@ impl Suite {
 
     /// Parses and validates suite text; `path` is used in errors and kept as
     /// [`Suite::source`].
-    #[allow(clippy::should_implement_trait)]
     pub fn from_str(text: &str, path: &Path) -> Result<Suite, LoadError> {
         check::parse(text, path)
     }

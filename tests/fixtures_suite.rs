@@ -493,3 +493,49 @@ fn suite_without_items_or_content() {
     let err = Suite::load(Path::new("/nonexistent/suite.yaml")).unwrap_err();
     assert!(err.to_string().contains("/nonexistent/suite.yaml"), "{err}");
 }
+
+// ---------------------------------------------------------------------------------
+// Hostile files: any edit of the shipped files loads or fails cleanly
+// ---------------------------------------------------------------------------------
+
+mod mutated {
+    use super::*;
+    use proptest::prelude::*;
+
+    const FILES: [&str; 2] = [
+        include_str!("../registry.yaml"),
+        include_str!("../fixtures/suites/codegen.yaml"),
+    ];
+
+    fn assert_clean(result: Result<(), LoadError>) {
+        if let Err(err) = result {
+            let shown = err.to_string();
+            assert!(shown.starts_with("m.yaml"), "{shown}");
+            assert!(shown.contains("\n  hint: "), "{shown}");
+            assert!(!err.hint().is_empty(), "{shown}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn mutated_files_load_or_fail_with_a_located_hint(
+            file in 0usize..2,
+            at in any::<prop::sample::Index>(),
+            len in 0usize..40,
+            insert in "[ -~\t\n]{0,12}",
+        ) {
+            let text = FILES[file];
+            let start = at.index(text.len());
+            let end = (start + len).min(text.len());
+            if !(text.is_char_boundary(start) && text.is_char_boundary(end)) {
+                return Ok(());
+            }
+            let mutated = format!("{}{insert}{}", &text[..start], &text[end..]);
+            let path = Path::new("m.yaml");
+            assert_clean(Registry::from_str(&mutated, path).map(drop));
+            assert_clean(Suite::from_str(&mutated, path).map(drop));
+        }
+    }
+}
