@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod diag;
 pub mod exit;
 pub mod logging;
 pub mod output;

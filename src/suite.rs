@@ -1,14 +1,29 @@
 //! Prompt suites: code-generation tasks with tests, a reference solution and a
 //! plausible broken one (the simulator answers with these).
 
-use std::path::PathBuf;
+mod check;
+
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::diag::{self, LoadError};
 use crate::wire::Message;
 
 /// The system prompt sent before every item unless the suite sets its own.
 pub const DEFAULT_SYSTEM_PROMPT: &str = "You are a careful programmer. Answer with one fenced code block that contains the complete solution, and nothing else.";
+
+/// Languages a suite item may use (the validator runs `python` today).
+pub const KNOWN_LANGUAGES: &[&str] = &["python", "javascript"];
+
+/// Seconds one validation run may take when neither the item nor the suite says.
+pub const DEFAULT_TIMEOUT_S: f64 = 10.0;
+
+/// The `source` of the built-in suite.
+pub const EMBEDDED_SUITE_SOURCE: &str = "embedded:codegen";
+
+/// The built-in suite (fixtures/suites/codegen.yaml).
+const EMBEDDED_CODEGEN: &str = include_str!("../fixtures/suites/codegen.yaml");
 
 /// A loaded, validated suite.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,6 +72,35 @@ pub struct SuiteItem {
 }
 
 impl Suite {
+    /// Reads and validates a suite file.
+    pub fn load(path: &Path) -> Result<Suite, LoadError> {
+        let text = diag::read_text(path)?;
+        Suite::from_str(&text, path)
+    }
+
+    /// Parses and validates suite text; `path` is used in errors and kept as
+    /// [`Suite::source`].
+    pub fn from_str(text: &str, path: &Path) -> Result<Suite, LoadError> {
+        check::parse(text, path)
+    }
+
+    /// The built-in code-generation suite (source `embedded:codegen`).
+    pub fn embedded_default() -> Result<Suite, LoadError> {
+        Suite::from_str(EMBEDDED_CODEGEN, Path::new(EMBEDDED_SUITE_SOURCE))
+    }
+
+    /// Seconds a validation run of `item` may take (item, then suite, then the default).
+    pub fn timeout_for(&self, item: &SuiteItem) -> f64 {
+        item.timeout_s
+            .or(self.timeout_s)
+            .unwrap_or(DEFAULT_TIMEOUT_S)
+    }
+
+    /// `max_tokens` for `item`'s request (item, then suite), if any.
+    pub fn max_tokens_for(&self, item: &SuiteItem) -> Option<u32> {
+        item.max_tokens.or(self.max_tokens)
+    }
+
     /// The messages of one item's request.
     pub fn messages(&self, item: &SuiteItem) -> Vec<Message> {
         vec![
@@ -75,6 +119,7 @@ impl Suite {
         self.items.iter().find(|i| i.prompt.trim() == text)
     }
 
+    /// The item with this id.
     pub fn item(&self, id: &str) -> Option<&SuiteItem> {
         self.items.iter().find(|i| i.id == id)
     }
