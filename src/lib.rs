@@ -9,4 +9,5 @@ pub mod registry;
 pub mod secret;
 pub mod sim;
 pub mod suite;
+pub mod validate;
 pub mod wire;
