@@ -453,6 +453,9 @@ mod tests {
     #[test]
     fn js_bare_text() {
         let a = "Use this:\nfunction add(a, b) {\n  return a + b;\n}\n";
-        assert_eq!(code(a, JS, "add"), "function add(a, b) {\n  return a + b;\n}\n");
+        assert_eq!(
+            code(a, JS, "add"),
+            "function add(a, b) {\n  return a + b;\n}\n"
+        );
     }
 }

@@ -204,6 +204,9 @@ pub struct SweepReport {
     pub reaped: u32,
     /// Processes of the uid still present when the sweep gave up.
     pub left: u32,
+    /// Zombies of the uid whose parent is neither rotor nor a sandbox
+    /// process (they cannot be reaped by rotor; a reaping init removes them).
+    pub stranded: u32,
 }
 
 /// The processes of real uid `uid` in `/proc`: (pid, parent pid, zombie?).
@@ -262,24 +265,31 @@ pub fn sweep(uid: u32) -> SweepReport {
     let mut report = SweepReport::default();
     for round in 0..400 {
         let procs = scan(uid);
-        let mut live = 0;
+        let own: std::collections::HashSet<i32> = procs.iter().map(|p| p.0).collect();
+        let (mut live, mut running, mut stranded) = (0, false, 0);
         for (pid, ppid, zombie) in &procs {
-            if *zombie && *ppid == me {
+            if !*zombie {
+                live += 1;
+                running = true;
+            } else if *ppid == me {
                 if waitpid(Pid::from_raw(*pid), Some(WaitPidFlag::WNOHANG)).is_ok() {
                     report.reaped += 1;
                 }
-            } else {
+            } else if own.contains(ppid) {
+                // Re-parented to rotor once its (dying) parent is gone.
                 live += 1;
+            } else {
+                // Parented elsewhere (left by an earlier process that had this
+                // uid range): nothing rotor can reap.
+                stranded += 1;
             }
         }
+        report.left = live;
+        report.stranded = stranded;
         if live == 0 {
-            report.left = 0;
             return report;
         }
-        report.left = live;
-        // A zombie whose parent is not rotor waits for its parent to die.
-        let any_running = procs.iter().any(|p| !p.2);
-        if any_running {
+        if running {
             report.kill_rounds += 1;
             kill_all_of(uid);
         }

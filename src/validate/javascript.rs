@@ -1,7 +1,8 @@
 //! JavaScript on Node.js: `solution.js` + `test_main.js` (harness.js), run as
-//! `node --max-old-space-size=<MiB> test_main.js`, the V8 heap kept below the
-//! address-space limit so running out of memory is an error rather than an
-//! abort. Test lines use `assert` (`node:assert`); leading `export` keywords
+//! `node --max-old-space-size=<MiB> test_main.js` with the old generation at
+//! half the memory budget, so a runaway answer meets V8's heap limit ("heap
+//! out of memory", reported as the memory limit) before the address-space
+//! limit, which is the budget plus 1 GiB for V8's reservations. Test lines use `assert` (`node:assert`); leading `export` keywords
 //! are dropped and `module.exports` is honoured, so CommonJS and ES-module
 //! style answers both run.
 
@@ -15,6 +16,7 @@ pub(crate) static HARNESS: HarnessKind = HarnessKind {
     harness_file: "test_main.js",
     harness_source: include_str!("harness.js"),
     args,
+    address_space,
     memory_hint,
 };
 
@@ -25,6 +27,12 @@ fn args(limits: &Limits) -> Vec<OsString> {
         OsString::from(format!("--max-old-space-size={heap_mib}")),
         OsString::from("test_main.js"),
     ]
+}
+
+/// Node reserves about 0.7 GiB of address space before running anything:
+/// allow the memory budget on top of 1 GiB.
+fn address_space(limits: &Limits) -> u64 {
+    limits.memory_bytes.saturating_add(1 << 30)
 }
 
 fn memory_hint(stderr: &str) -> bool {

@@ -137,7 +137,8 @@ pub struct ValidationResult {
     /// A short, single-line explanation (at most [`DETAIL_MAX_CHARS`]); empty
     /// when there is nothing to add.
     pub detail: String,
-    /// Wall-clock time of the whole validation (extraction, sandbox, cleanup).
+    /// Wall-clock time of the validation from the moment it had a sandbox slot
+    /// (writing files, running, cleaning up); for `no_code`, the extraction.
     pub duration_ms: f64,
     /// The isolation the sandbox had (all false when no sandbox ran).
     pub isolation: Isolation,

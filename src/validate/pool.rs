@@ -220,6 +220,8 @@ impl Validator {
         } else {
             None
         };
+        let mut user = SweepOnDrop(user);
+        let started = Instant::now();
         let limits = Limits {
             wall: self.timeout_for(item),
             ..self.config.limits.clone()
@@ -230,18 +232,34 @@ impl Validator {
             tests: &item.tests,
             limits: &limits,
             isolation: self.isolation,
-            uid: user.as_ref().map(|u| u.uid),
+            uid: user.0.as_ref().map(|u| u.uid),
         };
-        let judged = run_answer(HarnessKind::of(language), &code, &request)
-            .await
-            .map_err(|(action, e)| sandbox_error(action, e))?;
-        drop(user);
+        let judged = run_answer(HarnessKind::of(language), &code, &request).await;
+        // The run swept its uid (or failed before starting anything).
+        user.0.take();
+        let judged = judged.map_err(|(action, e)| sandbox_error(action, e))?;
         Ok(ValidationResult {
             verdict: judged.verdict,
             detail: judged.detail,
             duration_ms: ms(started),
             isolation: judged.isolation,
         })
+    }
+}
+
+/// Holds the run's sandbox uid; if the validation is cancelled mid-run (its
+/// future dropped), kills and reaps whatever still runs as that uid on a
+/// thread of its own before the uid goes back to the pool.
+struct SweepOnDrop(Option<isolation::SandboxUser>);
+
+impl Drop for SweepOnDrop {
+    fn drop(&mut self) {
+        if let Some(user) = self.0.take() {
+            std::thread::spawn(move || {
+                isolation::sweep(user.uid);
+                drop(user);
+            });
+        }
     }
 }
 
@@ -312,7 +330,10 @@ async fn find(
     let reason = if failures.is_empty() {
         format!("{name} was not found")
     } else {
-        format!("{name} does not run in the sandbox ({})", failures.join("; "))
+        format!(
+            "{name} does not run in the sandbox ({})",
+            failures.join("; ")
+        )
     };
     Availability::Unavailable { reason }
 }
@@ -357,7 +378,11 @@ async fn sandbox_version(
         Some(s) if s.success() && !version.is_empty() => Ok(version),
         _ => {
             let err = String::from_utf8_lossy(&out.stderr);
-            let line = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+            let line = err
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
             Err(short_detail(&format!("failed to start: {line}")))
         }
     }

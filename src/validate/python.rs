@@ -1,8 +1,11 @@
 //! Python: `solution.py` + `test_main.py` (harness.py), run as
-//! `python3 -I -S -B test_main.py` (isolated mode: no user site, no
-//! `PYTHON*` variables, no script directory on `sys.path`; no `site`; no
-//! bytecode files). The harness compiles the answer first (a syntax error is
-//! reported with its line), runs it as module `solution`, then the tests.
+//! `python3 -s -S -B test_main.py`: no user site directory, no `site` (so only
+//! the standard library is importable), no bytecode files. Not `-I`: isolated
+//! mode implies `-E`, which ignores `PYTHONHASHSEED=0` and makes set and dict
+//! orders of strings differ between runs (so would verdicts); the environment
+//! is rotor's own empty one anyway. The harness compiles the answer first (a
+//! syntax error is reported with its line), runs it as module `solution`, then
+//! the tests.
 
 use std::ffi::OsString;
 
@@ -14,11 +17,12 @@ pub(crate) static HARNESS: HarnessKind = HarnessKind {
     harness_file: "test_main.py",
     harness_source: include_str!("harness.py"),
     args,
+    address_space: |limits| limits.memory_bytes,
     memory_hint,
 };
 
 fn args(_limits: &Limits) -> Vec<OsString> {
-    ["-I", "-S", "-B", "test_main.py"]
+    ["-s", "-S", "-B", "test_main.py"]
         .into_iter()
         .map(OsString::from)
         .collect()
@@ -32,7 +36,7 @@ fn memory_hint(stderr: &str) -> bool {
 /// Python older than 3.6.
 pub(crate) fn version_args() -> Vec<OsString> {
     [
-        "-I",
+        "-s",
         "-S",
         "-B",
         "-c",

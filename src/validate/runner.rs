@@ -26,6 +26,9 @@ pub(crate) struct HarnessKind {
     pub harness_source: &'static str,
     /// Interpreter arguments that run the harness.
     pub args: fn(&Limits) -> Vec<OsString>,
+    /// The `RLIMIT_AS` to set for a memory budget of `Limits::memory_bytes`
+    /// (V8 reserves far more address space than it uses).
+    pub address_space: fn(&Limits) -> u64,
     /// Whether stderr shows the memory limit was hit.
     pub memory_hint: fn(&str) -> bool,
 }
@@ -96,11 +99,15 @@ pub(crate) async fn run_answer(
     .map_err(|e| ("preparing the sandbox directory", std::io::Error::other(e)))?
     .map_err(|e| ("preparing the sandbox directory", e))?;
 
+    let limits = Limits {
+        memory_bytes: (kind.address_space)(req.limits),
+        ..req.limits.clone()
+    };
     let spec = sandbox::Spec {
         program: req.program,
         args: (kind.args)(req.limits),
         dir: dir.path(),
-        limits: req.limits,
+        limits: &limits,
         isolation: req.isolation,
         uid: req.uid,
     };
@@ -168,7 +175,10 @@ pub(crate) fn classify(
     }
     let stderr = String::from_utf8_lossy(&out.stderr);
     let Some(status) = out.status else {
-        return (Verdict::Crashed, "the process could not be waited for".into());
+        return (
+            Verdict::Crashed,
+            "the process could not be waited for".into(),
+        );
     };
     if let Some(sig) = status.signal() {
         let name = nix::sys::signal::Signal::try_from(sig)
@@ -213,7 +223,17 @@ fn from_report(r: HarnessReport) -> (Verdict, String) {
         }
     };
     let detail = match (verdict, r.index, r.test) {
+        (Verdict::Passed, _, _) if r.total == 1 => "1 test passed".to_string(),
         (Verdict::Passed, _, _) => format!("{} tests passed", r.total),
+        (Verdict::Crashed, Some(i), Some(test)) => {
+            format!(
+                "{} in test {}/{}: {}",
+                r.detail,
+                i + 1,
+                r.total,
+                test.trim()
+            )
+        }
         (_, Some(i), Some(test)) => {
             let mut d = format!("test {}/{}: {}", i + 1, r.total, test.trim());
             if !r.detail.is_empty() {
@@ -269,6 +289,14 @@ mod tests {
         );
         let r = r#"{"verdict":"syntax_error","detail":"line 2: invalid syntax","total":4}"#;
         assert_eq!(classify(PY, &out, Some(r), WALL).0, Verdict::SyntaxError);
+        let r = r#"{"verdict":"crashed","detail":"memory limit","index":0,"total":2,"test":"assert f()"}"#;
+        assert_eq!(
+            classify(PY, &out, Some(r), WALL),
+            (
+                Verdict::Crashed,
+                "memory limit in test 1/2: assert f()".into()
+            )
+        );
         let r = r#"{"verdict":"weird"}"#;
         assert_eq!(classify(PY, &out, Some(r), WALL).0, Verdict::Crashed);
     }
@@ -307,7 +335,10 @@ mod tests {
             (Verdict::Crashed, "exit code 3: boom".into())
         );
         let quiet = run_output(0, "");
-        assert_eq!(classify(PY, &quiet, Some("not json"), WALL).0, Verdict::Crashed);
+        assert_eq!(
+            classify(PY, &quiet, Some("not json"), WALL).0,
+            Verdict::Crashed
+        );
     }
 
     #[test]

@@ -267,6 +267,9 @@ pub async fn run(spec: &Spec<'_>) -> std::io::Result<RunOutput> {
             child.wait().await.ok()
         }
     };
+    // The child may have died of the closed pipe before the notification won
+    // the race: the byte count decides.
+    output_overflow |= total.load(Ordering::Relaxed) > limits.output_bytes;
     let elapsed = started.elapsed();
 
     let sweep_report = match setup.uid {
