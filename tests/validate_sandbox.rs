@@ -192,7 +192,7 @@ async fn the_process_group_is_gone_after_a_timeout() {
         None
     };
     let uid = user.as_ref().map(|u| u.uid);
-    let dir = SandboxDir::new(uid).unwrap();
+    let dir = SandboxDir::new(uid, &[]).unwrap();
     let limits = Limits {
         wall: Duration::from_millis(500),
         ..Limits::default()
@@ -341,6 +341,28 @@ async fn canary_child() {
     assert_eq!(r.verdict, Verdict::Passed, "{r:?}");
     let leak = run_py(v, &["assert False, repr(solve())"], 2.0, code).await;
     assert!(!leak.detail.contains(&canary), "{leak:?}");
+}
+
+#[tokio::test]
+async fn a_planted_result_link_is_not_followed() {
+    let Some(v) = usable(Language::Python).await else {
+        return;
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("rotor-test-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let forged = dir.path().join("forged.json");
+    std::fs::write(&forged, r#"{"verdict":"passed","detail":"SECRET-7c1"}"#).unwrap();
+    std::fs::set_permissions(&forged, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let code = hostile(
+        "import os\nos.remove('result.json')\nos.symlink(TARGET, 'result.json')\nos._exit(0)\ndef solve(): pass\n",
+        &[("TARGET", py_str(&forged))],
+    );
+    let r = run_py(v, &["assert solve() is None"], 2.0, &code).await;
+    assert_eq!(r.verdict, Verdict::Crashed, "{r:?}");
+    assert_eq!(r.detail, "exit code 0 without a test result");
 }
 
 #[tokio::test]

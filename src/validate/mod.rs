@@ -15,6 +15,20 @@
 //! blocks the async runtime; [`score`] turns verdicts into pass@k and the
 //! well-formed rate.
 //!
+//! ```no_run
+//! # async fn demo(item: &rotor::suite::SuiteItem, answer: &str) {
+//! use rotor::validate::{Validator, ValidatorConfig};
+//! let validator = Validator::new(ValidatorConfig::with_suite_timeout(Some(5.0))).await;
+//! for note in validator.notes() {
+//!     eprintln!("note: {note}");
+//! }
+//! match validator.validate(item, answer).await {
+//!     Ok(r) => println!("{} {} ({:.0} ms, {})", r.verdict, r.detail, r.duration_ms, r.isolation),
+//!     Err(skipped) => eprintln!("not validated: {skipped}"),
+//! }
+//! # }
+//! ```
+//!
 //! The harness is not hardened against an answer that deliberately forges its
 //! own result (it runs in the answer's interpreter): the sandbox contains what
 //! an answer can do to the host; the verdict measures honest attempts.

@@ -354,7 +354,7 @@ async fn sandbox_version(
         None
     };
     let uid = user.as_ref().map(|u| u.uid);
-    let dir = tokio::task::spawn_blocking(move || SandboxDir::new(uid))
+    let dir = tokio::task::spawn_blocking(move || SandboxDir::new(uid, &[]))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| format!("temporary directory: {e}"))?;

@@ -89,11 +89,14 @@ pub(crate) async fn run_answer(
     let (solution_file, harness_file, harness_source) =
         (kind.solution_file, kind.harness_file, kind.harness_source);
     let dir = tokio::task::spawn_blocking(move || -> std::io::Result<SandboxDir> {
-        let dir = SandboxDir::new(uid)?;
-        dir.write(solution_file, code.as_bytes())?;
-        dir.write(harness_file, harness_source.as_bytes())?;
-        dir.write("spec.json", spec_json.as_bytes())?;
-        Ok(dir)
+        SandboxDir::new(
+            uid,
+            &[
+                (solution_file, code.as_bytes()),
+                (harness_file, harness_source.as_bytes()),
+                ("spec.json", spec_json.as_bytes()),
+            ],
+        )
     })
     .await
     .map_err(|e| ("preparing the sandbox directory", std::io::Error::other(e)))?

@@ -18,7 +18,7 @@
 
 use std::ffi::OsString;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitStatus;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -275,6 +275,9 @@ pub async fn run(spec: &Spec<'_>) -> std::io::Result<RunOutput> {
     let sweep_report = match setup.uid {
         Some(uid) => tokio::task::spawn_blocking(move || sweep(uid)).await.ok(),
         None => {
+            // Whatever is left of the group (a background child). The group
+            // id cannot be reused while a member lives; once it is empty the
+            // call finds nothing.
             kill_group(pid);
             None
         }
@@ -335,9 +338,15 @@ pub struct SandboxDir {
 }
 
 impl SandboxDir {
-    /// Creates the directory (mode 0700) and hands it to `uid` if given.
-    pub fn new(uid: Option<u32>) -> std::io::Result<Self> {
+    /// Creates the directory (mode 0700), writes `files` into it (mode 0644,
+    /// owned by rotor, readable by the child), and only then hands the
+    /// directory to `uid` if given, so no sandbox process can have planted
+    /// anything where rotor writes.
+    pub fn new(uid: Option<u32>, files: &[(&str, &[u8])]) -> std::io::Result<Self> {
         let dir = tempfile::Builder::new().prefix("rotor-sbx-").tempdir()?;
+        for (name, contents) in files {
+            std::fs::write(dir.path().join(name), contents)?;
+        }
         if let Some(uid) = uid {
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(uid))?;
         }
@@ -346,13 +355,6 @@ impl SandboxDir {
 
     pub fn path(&self) -> &Path {
         self.dir.path()
-    }
-
-    /// Writes a file the child may read (mode 0644, owned by rotor).
-    pub fn write(&self, name: &str, contents: &[u8]) -> std::io::Result<PathBuf> {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, contents)?;
-        Ok(path)
     }
 
     /// Reads a file the child wrote, refusing anything but a plain regular
@@ -375,5 +377,35 @@ impl SandboxDir {
     /// Removes the directory on a blocking thread.
     pub async fn remove(self) {
         let _ = tokio::task::spawn_blocking(move || self.dir.close()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_are_read_only_from_plain_files() {
+        let dir = SandboxDir::new(None, &[("result.json", b"{}")]).unwrap();
+        assert_eq!(dir.read_result("result.json", 100).as_deref(), Some("{}"));
+        assert_eq!(dir.read_result("result.json", 1), None, "too large");
+        assert_eq!(dir.read_result("missing.json", 100), None);
+
+        let outside = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(outside.path(), "secret").unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("link.json")).unwrap();
+        assert_eq!(dir.read_result("link.json", 100), None, "symlink followed");
+        std::fs::hard_link(outside.path(), dir.path().join("hard.json")).unwrap();
+        assert_eq!(dir.read_result("hard.json", 100), None, "hard link read");
+    }
+
+    #[test]
+    fn limits_are_only_lowered() {
+        let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        let (_, s, h) = lowered(Resource::RLIMIT_NOFILE, u64::MAX, u64::MAX);
+        assert_eq!(h, hard);
+        assert!(s <= h);
+        let (_, s, h) = lowered(Resource::RLIMIT_NOFILE, 8, 8);
+        assert_eq!((s, h), (8.min(hard), 8.min(hard)));
     }
 }
