@@ -15,6 +15,7 @@ pub mod secret;
 pub mod sim;
 pub mod stats;
 pub mod suite;
+pub mod validate;
 pub mod wire;
 
 /// Runs a parsed command line and returns the process exit code. Errors are
