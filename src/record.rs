@@ -176,6 +176,9 @@ pub struct AttemptRecord {
     pub validation: Option<String>,
     pub validation_detail: Option<String>,
     pub validation_ms: Option<f64>,
+    /// The isolation validation ran under (`netns+uid+rlimits`, …).
+    #[serde(default)]
+    pub validation_isolation: Option<String>,
 }
 
 /// An engine decision or a logical request's end: `event` names it
@@ -419,6 +422,7 @@ mod tests {
             validation: None,
             validation_detail: None,
             validation_ms: None,
+            validation_isolation: None,
         }
     }
 

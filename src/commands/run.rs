@@ -288,6 +288,7 @@ pub fn attempt_record(
         validation: None,
         validation_detail: None,
         validation_ms: None,
+        validation_isolation: None,
     }
 }
 
