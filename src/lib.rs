@@ -3,6 +3,7 @@
 //! The binary is a thin shell around [`run`]; tests call the library directly.
 
 pub mod client;
+pub mod engine;
 pub mod exit;
 pub mod record;
 pub mod registry;
