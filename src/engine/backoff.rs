@@ -53,7 +53,8 @@ impl BackoffConfig {
         };
         let secs = self.base.as_secs_f64() * factor.powi(exp);
         let cap = self.cap.as_secs_f64();
-        Duration::from_secs_f64(if secs.is_finite() { secs.min(cap) } else { cap })
+        let secs = if secs.is_finite() { secs.min(cap) } else { cap };
+        Duration::try_from_secs_f64(secs).unwrap_or(self.cap)
     }
 }
 
@@ -105,6 +106,15 @@ mod tests {
         let secs: Vec<u64> = (0..8).map(|n| c.ceiling(n).as_secs()).collect();
         assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60]);
         assert_eq!(c.ceiling(u32::MAX), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn seed_42_gives_the_pinned_sequence() {
+        // Changing the RNG, the seeding or the rounding changes every run's
+        // waits: this pins them.
+        let mut b = Backoff::for_prompt(BackoffConfig::default(), 42, "p", 0);
+        let ms: Vec<u128> = (0..6).map(|n| b.delay(n).as_millis()).collect();
+        assert_eq!(ms, [363, 645, 2045, 2693, 7302, 1537]);
     }
 
     #[test]

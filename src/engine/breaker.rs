@@ -186,11 +186,7 @@ impl Breaker {
             }
             Inner::HalfOpen { .. } => {
                 let grown = self.next_open_for.as_secs_f64() * self.cfg.multiplier.max(1.0);
-                let grown = if grown.is_finite() {
-                    Duration::from_secs_f64(grown)
-                } else {
-                    self.cfg.max_open
-                };
+                let grown = Duration::try_from_secs_f64(grown).unwrap_or(self.cfg.max_open);
                 self.next_open_for = grown.min(self.cfg.max_open.max(self.cfg.cooldown));
                 Some(self.open(now, BreakerState::HalfOpen))
             }
@@ -220,7 +216,7 @@ impl Breaker {
 
     fn open(&mut self, now: Instant, from: BreakerState) -> Transition {
         self.inner = Inner::Open {
-            until: now + self.next_open_for,
+            until: super::clock::after(now, self.next_open_for),
         };
         self.consecutive = 0;
         self.opens += 1;

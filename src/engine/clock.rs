@@ -71,10 +71,18 @@ impl Clock {
     }
 }
 
-/// A time that will not come during a run (about 30 years ahead).
+/// A time that will not come during a run (years ahead).
 pub(crate) fn far_future(from: Instant) -> Instant {
-    from.checked_add(Duration::from_secs(30 * 365 * 86_400))
+    [30 * 365, 365, 1]
+        .into_iter()
+        .find_map(|days| from.checked_add(Duration::from_secs(days * 86_400)))
         .unwrap_or(from)
+}
+
+/// `at + d`, saturating at [`far_future`] instead of panicking on absurd
+/// durations (hostile hints, odd configs).
+pub(crate) fn after(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d).unwrap_or_else(|| far_future(at))
 }
 
 #[cfg(test)]

@@ -40,7 +40,8 @@ impl WindowLimit {
     pub fn with_margin(self) -> Self {
         WindowLimit {
             max: self.max,
-            window: self.window.mul_f64(WINDOW_MARGIN),
+            window: Duration::try_from_secs_f64(self.window.as_secs_f64() * WINDOW_MARGIN)
+                .unwrap_or(self.window),
         }
     }
 }
@@ -110,7 +111,7 @@ impl SlidingWindow {
         if len < max {
             return now;
         }
-        now.max(self.times[len - max] + limit.window)
+        now.max(super::clock::after(self.times[len - max], limit.window))
     }
 
     /// Takes the earliest slot at or after `now` and logs it. (A limit of

@@ -14,6 +14,8 @@ use std::time::Duration;
 pub const EWMA_ALPHA: f64 = 0.3;
 /// Expected latency of a model nothing is known about.
 pub const DEFAULT_LATENCY_MS: f64 = 5000.0;
+/// Longest expected latency used (a day): absurd priors cannot overflow.
+pub const MAX_LATENCY_MS: f64 = 86_400_000.0;
 /// Prior mean success rate of a model nothing is known about.
 pub const DEFAULT_PRIOR_SUCCESS: f64 = 0.8;
 /// Pseudo-attempts the prior is worth.
@@ -49,7 +51,11 @@ impl LiveStats {
 
     /// The latency the next attempt is expected to take.
     pub fn expected_latency(&self) -> Duration {
-        Duration::from_secs_f64(self.ewma_ms.unwrap_or(DEFAULT_LATENCY_MS) / 1000.0)
+        let ms = self
+            .ewma_ms
+            .unwrap_or(DEFAULT_LATENCY_MS)
+            .clamp(0.0, MAX_LATENCY_MS);
+        Duration::from_secs_f64(ms / 1000.0)
     }
 
     /// The latency EWMA (or prior), milliseconds.

@@ -53,7 +53,7 @@
 //! margin; chosen afresh for every attempt, so the primary is used again as
 //! soon as its Retry-After ends).
 //!
-//! **Error classes** ([`outcome`]): 401 stops the run ([`Fatal::Auth`], exit
+//! **Error classes** (module `outcome`): 401 stops the run ([`Fatal::Auth`], exit
 //! code 3 for the caller); 402 takes the provider out for the run;
 //! 400/403/404 move on without retrying and mark the model incompatible for
 //! the run (`context_length_exceeded` only skips it for that prompt);

@@ -16,8 +16,8 @@
 //!   an earlier one. A hint longer than an open breaker's period extends it.
 //!   Fallback-first leaves the model at once.
 //! - **5xx, overloaded, timeout, network, invalid response, rejected by
-//!   `accept`**: breaker failure, the prompt waits its next backoff before the
-//!   same model again and leaves it after `same_model_retries` retries; a
+//!   `accept`**: breaker failure, the prompt waits the response's hint (a 503
+//!   with Retry-After) or else its next backoff before the same model again and leaves it after `same_model_retries` retries; a
 //!   failure after content started leaves it at once (the prompt restarts
 //!   on the next choice, never splicing).
 //! - **400/403/404**: the model is incompatible for the run (no retry);
@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::clock::Clock;
+use super::clock::{Clock, after};
 use super::config::{EngineConfig, Policy};
 use super::events::{Event, FallbackReason};
 use super::limiter::RateStore;
@@ -95,7 +95,7 @@ impl Shared {
         let Some(h) = r.hints.wait_ms(s.clock.epoch_ms(s.now)) else {
             return false;
         };
-        let until = s.now + Duration::from_millis(h);
+        let until = after(s.now, Duration::from_millis(h));
         let current = match r.scope {
             Some(RateLimitScope::AccountMinute) => self.groups[m.group].cooldown,
             Some(RateLimitScope::AccountDay) => None,
@@ -148,18 +148,18 @@ impl Shared {
                 m.breaker.on_neutral();
                 if let Some(h) = hint {
                     // An open period ending earlier is extended to the server's wait.
-                    m.breaker.extend(now + h);
+                    m.breaker.extend(after(now, h));
                 }
                 let scope = r.scope.unwrap_or(RateLimitScope::Unknown);
                 let n = p.attempts.saturating_sub(1);
                 let cooldown = |p: &mut PromptState| match hint {
                     Some(h) => Cooldown {
-                        until: now + h,
+                        until: after(now, h),
                         hint: true,
                         prompt: p.serial,
                     },
                     None => Cooldown {
-                        until: now + p.backoff.delay(n),
+                        until: after(now, p.backoff.delay(n)),
                         hint: false,
                         prompt: p.serial,
                     },
@@ -168,7 +168,7 @@ impl Shared {
                     RateLimitScope::AccountDay => {
                         let g = &mut self.groups[group];
                         let until = hint
-                            .map(|h| now + h)
+                            .map(|h| after(now, h))
                             .filter(|u| *u > now)
                             .unwrap_or_else(|| g.daily.period_end(now));
                         s.store.exhaust_daily(&g.store_key, &g.daily, until, now);
@@ -242,8 +242,14 @@ impl Shared {
                     events.push(breaker_event(&m.target.id, tr));
                 }
                 let n = p.attempts.saturating_sub(1);
-                let delay = p.backoff.delay(n);
-                p.not_before.insert(t, now + delay);
+                let wait = match hint {
+                    Some(h) => {
+                        m.breaker.extend(after(now, h));
+                        (after(now, h), true)
+                    }
+                    None => (after(now, p.backoff.delay(n)), false),
+                };
+                p.not_before.insert(t, wait);
                 let errors = p.errors.entry(t).or_insert(0);
                 *errors += 1;
                 if r.content_started && !r.outcome.is_ok() {

@@ -23,6 +23,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::clock::after;
+
 /// Lowest rate: one send per window.
 const MIN_RATE: f64 = 1.0;
 /// The fraction of the ceiling the rate may grow back to.
@@ -82,7 +84,7 @@ impl Pacer {
     pub fn reserve(&mut self, now: Instant) -> Instant {
         let slot = self.peek(now);
         if let Some(i) = self.interval() {
-            self.next_at = Some(slot + i);
+            self.next_at = Some(after(slot, i));
         }
         self.sends.push_back(slot);
         slot
@@ -111,7 +113,7 @@ impl Pacer {
         self.rate = Some(rate);
         self.last_decrease = Some(now);
         self.decreases += 1;
-        let next = now + self.window.div_f64(rate);
+        let next = after(now, self.window.div_f64(rate));
         self.next_at = Some(self.next_at.map_or(next, |n| n.max(next)));
         true
     }

@@ -60,8 +60,10 @@ pub enum BlockKind {
     Quota,
     /// Breaker open, or half-open with its probe in flight.
     Breaker,
-    /// This prompt's backoff after an error on this model.
-    Backoff,
+    /// This prompt's wait before the same model again after an error: the
+    /// server's hint when the error carried one (a 503 with Retry-After),
+    /// else backoff.
+    Backoff { hint: bool },
 }
 
 impl BlockKind {
@@ -73,7 +75,8 @@ impl BlockKind {
             BlockKind::Cooldown { hint: false, .. } => WaitReason::Backoff,
             BlockKind::Quota => WaitReason::Quota,
             BlockKind::Breaker => WaitReason::Breaker,
-            BlockKind::Backoff => WaitReason::Backoff,
+            BlockKind::Backoff { hint: true } => WaitReason::RetryAfter,
+            BlockKind::Backoff { hint: false } => WaitReason::Backoff,
         }
     }
 
@@ -83,7 +86,7 @@ impl BlockKind {
             BlockKind::Cooldown { .. } => FallbackReason::RateLimited,
             BlockKind::Quota => FallbackReason::Quota,
             BlockKind::Breaker => FallbackReason::BreakerOpen,
-            BlockKind::Backoff => FallbackReason::Error,
+            BlockKind::Backoff { .. } => FallbackReason::Error,
         }
     }
 }
@@ -197,7 +200,10 @@ pub fn reason_for(policy: &Policy, c: &Candidate, now: Instant) -> FallbackReaso
     }
     let too_long = |w: Duration| matches!(policy, Policy::WaitFirst { max_wait } if w > *max_wait);
     if let Some(b) = c.blocker.filter(|_| c.ready_at > now) {
-        let waitable = matches!(b.kind, BlockKind::Cooldown { .. } | BlockKind::Backoff);
+        let waitable = matches!(
+            b.kind,
+            BlockKind::Cooldown { .. } | BlockKind::Backoff { .. }
+        );
         if waitable && too_long(c.start_at() - now) {
             return FallbackReason::MaxWait;
         }
@@ -237,7 +243,7 @@ fn fallback_first(ctx: &Context, usable: &[&Candidate]) -> Option<Decision> {
     if let Some(cur) = current {
         let only_backoff = cur
             .blocker
-            .is_none_or(|b| b.kind == BlockKind::Backoff || cur.ready_at <= ctx.now);
+            .is_none_or(|b| matches!(b.kind, BlockKind::Backoff { .. }) || cur.ready_at <= ctx.now);
         if only_backoff && let Some(d) = go(ctx, cur) {
             return Some(d);
         }

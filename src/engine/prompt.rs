@@ -27,8 +27,9 @@ pub(crate) struct PromptState {
     pub last: Option<usize>,
     /// Models the prompt moved on from, and why.
     pub left: HashMap<usize, FallbackReason>,
-    /// This prompt's backoff per model after an error.
-    pub not_before: HashMap<usize, Instant>,
+    /// This prompt's wait per model after an error, and whether it is the
+    /// server's hint (else backoff).
+    pub not_before: HashMap<usize, (Instant, bool)>,
     /// Errors per model in this prompt.
     pub errors: HashMap<usize, u32>,
     /// Models whose context the prompt exceeded (`context_length_exceeded`).
@@ -50,7 +51,7 @@ impl PromptState {
             chain,
             est_tokens,
             start,
-            deadline: start + deadline,
+            deadline: super::clock::after(start, deadline),
             attempts: 0,
             fallbacks: 0,
             tried: Vec::new(),

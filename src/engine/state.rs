@@ -18,7 +18,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::breaker::{Blocked, Breaker, BreakerState};
-use super::clock::Clock;
+use super::clock::{Clock, after};
 use super::config::{EngineConfig, ProviderLimits, Target};
 use super::events::Event;
 use super::limiter::{DailyLimit, RateStore, WindowLimit};
@@ -147,7 +147,7 @@ impl Shared {
             let group = *group_index.entry(key).or_insert_with(|| {
                 let first_reset = group_limits
                     .first_reset
-                    .unwrap_or_else(|| clock.start() + group_limits.day);
+                    .unwrap_or_else(|| after(clock.start(), group_limits.day));
                 shared.groups.push(GroupState {
                     provider: target.provider.clone(),
                     free_only: sub == "free",
@@ -245,16 +245,16 @@ impl Shared {
         match m.breaker.blocked(now) {
             Some(Blocked::Open(until)) => consider(until, BlockKind::Breaker, Subject::Model),
             Some(Blocked::Probing(since)) => {
-                let lost = since + cfg.attempt_timeout;
+                let lost = after(since, cfg.attempt_timeout);
                 if lost > now {
-                    let est = (since + m.stats.expected_latency()).max(now + PROBE_POLL);
+                    let est = after(since, m.stats.expected_latency()).max(after(now, PROBE_POLL));
                     consider(est.min(lost), BlockKind::Breaker, Subject::Model);
                 }
             }
             None => {}
         }
-        if let Some(nb) = p.not_before.get(&t) {
-            consider(*nb, BlockKind::Backoff, Subject::Model);
+        if let Some(&(nb, hint)) = p.not_before.get(&t) {
+            consider(nb, BlockKind::Backoff { hint }, Subject::Model);
         }
 
         let (slot_at, slot_on) = self.peek_slot(t, store, ready);

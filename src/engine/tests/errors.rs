@@ -308,3 +308,89 @@ async fn a_rejected_answer_counts_as_a_failure() {
         2
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_errors_retry_after_replaces_the_backoff() {
+    let overloaded = Reply {
+        retry_after_ms: Some(3000),
+        ..fail(Outcome::Overloaded, 503)
+    };
+    let script = Script::new().on("A", [overloaded, ok("a")]);
+    let rig = Rig::new(cfg(wait_first()), abc(), script);
+    assert!(rig.run("p", &["A", "B"]).await.is_ok());
+    assert_eq!(rig.calls(), at(&[(0, "A"), (4000, "A")]));
+    assert_eq!(rig.waits(), [("A".into(), WaitReason::RetryAfter, 3000)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn attempt_events_carry_attempt_and_hop_numbers() {
+    let script = Script::server(|_, _| fail(Outcome::Network, 0));
+    let rig = Rig::new(cfg(Policy::FallbackFirst), abc(), script);
+    rig.run("p", &["A", "B", "C"]).await;
+    let numbers: Vec<(String, u32, u32)> = rig
+        .named("attempt")
+        .into_iter()
+        .map(|e| match e {
+            Event::Attempt {
+                model,
+                attempt,
+                hop,
+                ..
+            } => (model, attempt, hop),
+            _ => unreachable!(),
+        })
+        .collect();
+    let expected: Vec<(String, u32, u32)> = [
+        ("A", 1, 0),
+        ("A", 2, 0),
+        ("B", 3, 1),
+        ("B", 4, 1),
+        ("C", 5, 2),
+        ("C", 6, 2),
+    ]
+    .into_iter()
+    .map(|(m, a, h)| (m.to_string(), a, h))
+    .collect();
+    assert_eq!(numbers, expected);
+    let give_up = rig.named("give_up");
+    assert!(matches!(
+        give_up.as_slice(),
+        [Event::GiveUp {
+            reason: GiveUpReason::RetriesExhausted,
+            attempts: 6,
+            ..
+        }]
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn absurd_hints_and_priors_do_not_panic() {
+    let mut targets = abc();
+    targets[0].prior_latency_ms = Some(1e300);
+    targets[1].prior_success = Some(-3.0);
+    targets[1].provider = "b".into(); // not in A's account group
+    let script = Script::new()
+        .on("A", [r429(RateLimitScope::AccountMinute, Some(u64::MAX))])
+        .on(
+            "B",
+            [Reply {
+                reset_epoch_ms: Some(u64::MAX),
+                ..r429(RateLimitScope::AccountDay, None)
+            }],
+        )
+        .on(
+            "C",
+            [Reply {
+                retry_after_ms: Some(u64::MAX),
+                ..fail(Outcome::Overloaded, 503)
+            }],
+        );
+    let mut c = cfg(Policy::FallbackFirst);
+    c.deadline = Duration::MAX;
+    c.breaker.cooldown = Duration::MAX;
+    c.breaker.failure_threshold = 1;
+    let rig = Rig::new(c, targets, script);
+    let r = rig.run("p", &["A", "B", "C"]).await;
+    assert_eq!(r.attempts, 3);
+    assert_eq!(r.gave_up.unwrap().reason, GiveUpReason::Deadline);
+}

@@ -207,3 +207,24 @@ async fn unknown_ids_are_ignored_and_an_empty_chain_gives_up() {
     assert_eq!(r.gave_up.unwrap().reason, GiveUpReason::ChainExhausted);
     assert_eq!(r.attempts, 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_engine_is_shared_by_spawned_tasks() {
+    fn assert_send_sync<T: Send + Sync + Clone + 'static>(_: &T) {}
+    let rig = Rig::new(cfg(Policy::Adaptive), abc(), Script::server(|m, _| ok(m)));
+    assert_send_sync(&rig.engine);
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let engine = rig.engine.clone();
+            tokio::spawn(async move { engine.run(req(&format!("p{i}"), &["A", "B"])).await })
+        })
+        .collect();
+    for h in handles {
+        assert!(h.await.unwrap().is_ok());
+    }
+    let snap = rig.engine.snapshot();
+    assert_eq!(snap.model("A").unwrap().counters.successes, 8);
+    let json = serde_json::to_value(&snap).unwrap();
+    assert_eq!(json["models"][0]["breaker"], "closed");
+    assert_eq!(json["models"][0]["attempts"], 8);
+}

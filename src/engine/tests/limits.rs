@@ -201,3 +201,17 @@ async fn aimd_converges_on_a_hidden_limit_and_the_429s_stop() {
         .unwrap();
     assert!(paced > 8.5 && paced <= 10.0, "paced at {paced}/min");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_per_model_limit_spaces_that_model_only() {
+    let script = Script::server(|m, _| ok(m));
+    let rig = Rig::new(cfg(wait_first()), abc(), script);
+    let one_per_10s = WindowLimit { max: 1, window: W };
+    assert!(rig.engine.set_model_limit("A", one_per_10s));
+    assert!(!rig.engine.set_model_limit("nope", one_per_10s));
+    for i in 0..3 {
+        assert!(rig.run(&format!("p{i}"), &["A"]).await.is_ok());
+    }
+    assert_eq!(rig.calls(), at(&[(0, "A"), (10_200, "A"), (20_400, "A")]));
+    assert_eq!(rig.waits()[0], ("A".into(), WaitReason::Limiter, 9200));
+}

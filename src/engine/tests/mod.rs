@@ -4,6 +4,7 @@
 mod errors;
 mod flow;
 mod limits;
+mod policy;
 mod scopes;
 
 use std::collections::{HashMap, VecDeque};
