@@ -6,6 +6,7 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod diag;
+pub mod engine;
 pub mod exit;
 pub mod logging;
 pub mod output;
