@@ -72,8 +72,7 @@ mod tests {
     #[test]
     fn redact_whole_and_partial_echoes() {
         let key = "sk-or-v1-abcdef0123456789";
-        let msg =
-            format!("Incorrect API key provided: {key}. Also sk-or-v1-abcd...6789 and 0123456789");
+        let msg = format!("Incorrect API key provided: {key}. Also sk-or-v1-abcd...6789 and 0123456789");
         let r = redact(&msg, key);
         assert!(!r.contains(key));
         assert!(!r.contains("0123456789"));
