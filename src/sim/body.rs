@@ -105,9 +105,9 @@ pub(crate) enum Tail {
     End,
     /// The connection is aborted.
     Abort,
-    /// Nothing more is sent but `every` this chunk (keep-alives), until the
-    /// client goes away or the server shuts down.
-    Forever { every: Option<(Duration, Bytes)> },
+    /// Nothing more is sent but `bytes` every `every` (keep-alives), until
+    /// the client goes away or the server shuts down.
+    Forever { every: Duration, bytes: Bytes },
 }
 
 /// A body to play.
@@ -115,6 +115,15 @@ pub(crate) enum Tail {
 pub(crate) struct Script {
     pub steps: Vec<Step>,
     pub tail: Tail,
+}
+
+/// `start + d`, or far in the future when that overflows (absurd scenario
+/// figures must not panic the server).
+pub(crate) fn after(start: Instant, d: Duration) -> Instant {
+    start
+        .checked_add(d)
+        .or_else(|| start.checked_add(Duration::from_secs(86_400 * 365)))
+        .unwrap_or(start)
 }
 
 /// Waits until `deadline`; `false` if the server shuts down first.
@@ -150,7 +159,7 @@ impl Player {
             return None;
         }
         if let Some(step) = self.steps.pop_front() {
-            if !wait_until(self.start + step.at, &mut self.shutdown).await {
+            if !wait_until(after(self.start, step.at), &mut self.shutdown).await {
                 self.done = true;
                 return Some((Err(aborted()), self));
             }
@@ -166,21 +175,14 @@ impl Player {
                 self.done = true;
                 Some((Err(aborted()), self))
             }
-            Tail::Forever {
-                every: Some((interval, bytes)),
-            } => {
-                let due = Instant::now() + interval;
+            Tail::Forever { every, bytes } => {
+                let due = after(Instant::now(), every);
                 if !wait_until(due, &mut self.shutdown).await {
                     self.done = true;
                     return Some((Err(aborted()), self));
                 }
                 self.log.wrote(false);
                 Some((Ok(bytes), self))
-            }
-            Tail::Forever { every: None } => {
-                let _ = self.shutdown.wait_for(|stop| *stop).await;
-                self.done = true;
-                Some((Err(aborted()), self))
             }
         }
     }

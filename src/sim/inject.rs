@@ -8,7 +8,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::sim::answer;
-use crate::sim::body::{Script, Step, Tail, play, wait_until};
+use crate::sim::body::{Script, Step, Tail, after, play, wait_until};
 use crate::sim::errors::{self, bytes_response};
 use crate::sim::faults::FaultKind;
 use crate::sim::respond::{DONE, KEEPALIVE, Reply, json_now, secs, sse_response};
@@ -60,7 +60,7 @@ pub(crate) async fn fault(
         let _ = shutdown.wait_for(|s| *s).await;
         return errors::shutting_down();
     }
-    if !wait_until(go.arrived + first_byte(kind, reply), shutdown).await {
+    if !wait_until(after(go.arrived, first_byte(kind, reply)), shutdown).await {
         return errors::shutting_down();
     }
     match kind {
@@ -96,8 +96,11 @@ pub(crate) async fn fault(
         // Malformed or truncated: the completion cut in half.
         _ => {
             let body = reply.completion(None);
-            let cut = body.get(..body.len() / 2).unwrap_or("{").to_owned();
-            json_now(cut, go.log.clone(), Tail::End)
+            let mut cut = body.len() / 2;
+            while !body.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            json_now(body[..cut].to_owned(), go.log.clone(), Tail::End)
         }
     }
 }
@@ -118,9 +121,7 @@ fn keepalive_forever(reply: &Reply<'_>) -> Response {
     };
     let script = Script {
         steps: vec![],
-        tail: Tail::Forever {
-            every: Some((every, bytes)),
-        },
+        tail: Tail::Forever { every, bytes },
     };
     let body = play(script, reply.go.arrived, reply.go.log.clone());
     if reply.go.stream {

@@ -303,4 +303,41 @@ mod tests {
         .admit(ms(10));
         assert_eq!(r.map_err(|e| e.0), Err(Limited::AccountDay));
     }
+
+    proptest::proptest! {
+        /// Whatever the arrivals: no half-open window of length W holds more
+        /// than N admitted requests, a request is refused only when (t - W, t]
+        /// already holds N, and the advertised wait is exactly when it would pass.
+        #[test]
+        fn window_is_exact(gaps in proptest::collection::vec(0u64..400, 1..60), limit in 1u32..6) {
+            let window = ms(1000);
+            let mut w = SlidingWindow::new(limit, window);
+            let mut admitted: Vec<Duration> = vec![];
+            let mut t = Duration::ZERO;
+            for gap in gaps {
+                t += ms(gap);
+                let in_window = admitted.iter().filter(|a| **a + window > t).count();
+                match w.check(t) {
+                    Ok(()) => {
+                        proptest::prop_assert!(in_window < limit as usize);
+                        w.record(t);
+                        admitted.push(t);
+                    }
+                    Err(wait) => {
+                        proptest::prop_assert_eq!(in_window, limit as usize);
+                        let at = t + wait;
+                        let later = admitted.iter().filter(|a| **a + window > at).count();
+                        proptest::prop_assert!(later < limit as usize);
+                        let before = at - Duration::from_nanos(1);
+                        let earlier = admitted.iter().filter(|a| **a + window > before).count();
+                        proptest::prop_assert_eq!(earlier, limit as usize);
+                    }
+                }
+            }
+            for (i, a) in admitted.iter().enumerate() {
+                let n = admitted[i..].iter().filter(|b| **b < *a + window).count();
+                proptest::prop_assert!(n <= limit as usize);
+            }
+        }
+    }
 }

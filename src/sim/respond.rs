@@ -11,7 +11,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use crate::sim::answer::{self, AnswerKind};
-use crate::sim::body::{LogHandle, Script, Step, Tail, play, wait_until};
+use crate::sim::body::{LogHandle, Script, Step, Tail, after, play, wait_until};
 use crate::sim::draw::Draws;
 use crate::sim::errors::{self, bytes_response};
 use crate::sim::faults::FaultKind;
@@ -283,7 +283,7 @@ pub(crate) async fn respond(shared: &Arc<Shared>, go: Go, item: Option<&SuiteIte
         };
         sse_response(play(script, go.arrived, go.log.clone()))
     } else {
-        if !wait_until(go.arrived + reply.g.total(), &mut shutdown).await {
+        if !wait_until(after(go.arrived, reply.g.total()), &mut shutdown).await {
             return errors::shutting_down();
         }
         json_now(reply.completion(None), go.log.clone(), Tail::End)

@@ -303,7 +303,11 @@ async fn chat(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
             return errors::bad_request(&format!("Invalid JSON body: {e}"));
         }
     };
-    let Some(&mi) = sh.index.get(&req.model) else {
+    let Some((mi, model)) = sh
+        .index
+        .get(&req.model)
+        .and_then(|&i| Some((i, sh.models.get(i)?)))
+    else {
         sh.reject(arrived, Some(&req.model), stream, 404, Outcome::NotFound);
         return errors::unknown_model(&req.model);
     };
@@ -317,7 +321,7 @@ async fn chat(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
         .map(|m| m.content.chars().count() as u64)
         .sum();
     let prompt_tokens = chars.div_ceil(4);
-    let limit = sh.models[mi].context_length;
+    let limit = model.context_length;
     if prompt_tokens > limit {
         sh.reject(arrived, Some(&req.model), stream, 400, Outcome::BadRequest);
         return errors::context_too_long(limit, prompt_tokens);
@@ -330,7 +334,8 @@ async fn chat(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
         .map_or("", |m| m.content.trim());
     let item = sh.suite.as_ref().and_then(|s| s.find_by_prompt(prompt));
     let ask = Ask {
-        model: mi,
+        index: mi,
+        model,
         prompt_hash: fnv1a(prompt.as_bytes()),
         prompt_id: item.map(|i| i.id.as_str()),
         req: &req,
@@ -345,7 +350,8 @@ async fn chat(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
 
 /// What admission needs to know about a request.
 struct Ask<'a> {
-    model: usize,
+    index: usize,
+    model: &'a Behavior,
     prompt_hash: u64,
     /// The suite item's id when the prompt is known.
     prompt_id: Option<&'a str>,
@@ -356,7 +362,7 @@ struct Ask<'a> {
 
 /// Applies the rate limits and draws the request's fate, counting it.
 fn admit(sh: &Arc<Shared>, ask: Ask<'_>) -> Result<Go, Box<Response>> {
-    let m = &sh.models[ask.model];
+    let m = ask.model;
     let mut guard = sh.lock();
     let inner = &mut *guard;
     let now = ask.arrived.saturating_duration_since(inner.start);
@@ -369,7 +375,7 @@ fn admit(sh: &Arc<Shared>, ask: Ask<'_>) -> Result<Go, Box<Response>> {
     let gates = Gates {
         minute: group.and_then(|(g, _)| inner.windows.get_mut(g).and_then(Option::as_mut)),
         day: group.and_then(|(g, _)| inner.days.get_mut(g)),
-        bucket: inner.buckets.get_mut(ask.model).and_then(Option::as_mut),
+        bucket: inner.buckets.get_mut(ask.index).and_then(Option::as_mut),
     };
     let admitted = gates.admit(now);
     if let Some((_, spec)) = group {
@@ -431,7 +437,7 @@ fn admit(sh: &Arc<Shared>, ask: Ask<'_>) -> Result<Go, Box<Response>> {
     }
     let counter = inner
         .counters
-        .entry((ask.model, ask.prompt_hash))
+        .entry((ask.index, ask.prompt_hash))
         .or_insert(0);
     let k = *counter;
     *counter += 1;
@@ -470,7 +476,7 @@ fn admit(sh: &Arc<Shared>, ask: Ask<'_>) -> Result<Go, Box<Response>> {
     let epoch = inner.epoch;
     drop(guard);
     Ok(Go {
-        model: ask.model,
+        model: ask.index,
         fault,
         draws,
         kind,
