@@ -1,0 +1,470 @@
+//! Reading scenario files: parse, validate, and say where and how to fix what
+//! is wrong ("path:line:col: what\n  hint: how").
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_saphyr::{DefaultMessageFormatter, MessageFormatter, Spanned};
+
+use crate::sim::scenario::{ModelDefaults, ModelSelector, ModelSpec, Quality, Scenario};
+
+/// The scenarios built into the binary, by name.
+const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "free-tier",
+        include_str!("../../fixtures/scenarios/free-tier.yaml"),
+    ),
+    ("storm", include_str!("../../fixtures/scenarios/storm.yaml")),
+    (
+        "outage",
+        include_str!("../../fixtures/scenarios/outage.yaml"),
+    ),
+    (
+        "flaky-streams",
+        include_str!("../../fixtures/scenarios/flaky-streams.yaml"),
+    ),
+    (
+        "all-outcomes",
+        include_str!("../../fixtures/scenarios/all-outcomes.yaml"),
+    ),
+    (
+        "sdk-check",
+        include_str!("../../fixtures/scenarios/sdk-check.yaml"),
+    ),
+];
+
+const EMBEDDED_NAMES: &[&str] = &[
+    "free-tier",
+    "storm",
+    "outage",
+    "flaky-streams",
+    "all-outcomes",
+    "sdk-check",
+];
+
+/// Why a scenario could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error(
+        "{path}: cannot read the scenario: {source}\n  hint: check the path, or use an embedded scenario ({names})",
+        path = path.display(),
+        names = EMBEDDED_NAMES.join(", ")
+    )]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The YAML is malformed or a value has the wrong shape or type.
+    #[error("{}", render(origin, *line, *column, message, hint))]
+    Syntax {
+        origin: String,
+        line: Option<u64>,
+        column: Option<u64>,
+        message: String,
+        hint: String,
+    },
+    /// The YAML is well formed but a value is out of range or inconsistent.
+    #[error("{}", render(origin, *line, *column, message, hint))]
+    Invalid {
+        origin: String,
+        line: Option<u64>,
+        column: Option<u64>,
+        message: String,
+        hint: String,
+    },
+}
+
+fn render(
+    origin: &str,
+    line: Option<u64>,
+    column: Option<u64>,
+    message: &str,
+    hint: &str,
+) -> String {
+    let place = match (line, column) {
+        (Some(l), Some(c)) => format!("{origin}:{l}:{c}"),
+        (Some(l), None) => format!("{origin}:{l}"),
+        _ => origin.to_owned(),
+    };
+    format!("{place}: {message}\n  hint: {hint}")
+}
+
+impl Scenario {
+    /// Reads and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Scenario::from_str(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates scenario text; `origin` names it in errors.
+    pub fn from_str(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario =
+            serde_saphyr::from_str(text).map_err(|e| syntax_error(&e, origin))?;
+        let spans: Spans = serde_saphyr::from_str(text).unwrap_or_default();
+        scenario.check(origin, &spans)?;
+        Ok(scenario)
+    }
+
+    /// A scenario built into the binary (`free-tier`, `storm`, ...).
+    pub fn embedded(name: &str) -> Option<Scenario> {
+        let name = name.strip_suffix(".yaml").unwrap_or(name);
+        let (_, text) = EMBEDDED.iter().find(|(n, _)| *n == name)?;
+        Scenario::from_str(text, &format!("embedded:{name}")).ok()
+    }
+
+    /// The names [`Scenario::embedded`] knows.
+    pub fn embedded_names() -> &'static [&'static str] {
+        EMBEDDED_NAMES
+    }
+
+    /// Validates a scenario built in code (files are validated on load).
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        self.check(&format!("scenario {}", self.name), &Spans::default())
+    }
+}
+
+fn syntax_error(e: &serde_saphyr::Error, origin: &str) -> ScenarioError {
+    let message: String = DefaultMessageFormatter
+        .format_message(e)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let location = e.location();
+    let hint = if message.contains("end of") {
+        "the file is empty or cut short; a scenario needs at least `name` and `models`"
+    } else if message.contains("unknown field") || message.contains("unknown variant") {
+        "check the spelling against the names listed; see fixtures/scenarios/free-tier.yaml for every field"
+    } else if message.contains("missing field") {
+        "add the field; every model needs an `id`, every scenario a `name` and `models`"
+    } else if message.contains("duplicate") {
+        "each key may appear only once in a mapping"
+    } else if ["invalid u", "invalid i"]
+        .iter()
+        .any(|p| message.starts_with(p))
+    {
+        "a whole number is expected here (limits, rpm, burst, context_length, seed)"
+    } else if message.starts_with("invalid f") {
+        "a number is expected here (milliseconds, tokens per second, probabilities 0..1)"
+    } else if message.starts_with("invalid") || message.contains("expected") {
+        "wrong type here: delays are milliseconds, rates numbers, probabilities 0..1, limits whole numbers, distributions `150` or {uniform: [a, b]} or {lognormal: {median: m, p95: p}}"
+    } else {
+        "see fixtures/scenarios/free-tier.yaml for a complete example"
+    };
+    ScenarioError::Syntax {
+        origin: origin.to_owned(),
+        line: location.map(|l| l.line()),
+        column: location.map(|l| l.column()),
+        message,
+        hint: hint.to_owned(),
+    }
+}
+
+/// Locations of the list items and top-level values, for validation messages.
+#[derive(Default, Deserialize)]
+struct Spans {
+    #[serde(default)]
+    time_scale: Option<Spanned<IgnoredAny>>,
+    #[serde(default)]
+    groups: Vec<Spanned<IgnoredAny>>,
+    #[serde(default)]
+    models: Vec<Spanned<IgnoredAny>>,
+    #[serde(default)]
+    phases: Vec<Spanned<IgnoredAny>>,
+    #[serde(default)]
+    defaults: Option<Spanned<IgnoredAny>>,
+}
+
+type Loc = Option<(u64, u64)>;
+
+fn loc(s: Option<&Spanned<IgnoredAny>>) -> Loc {
+    s.map(|s| (s.referenced.line(), s.referenced.column()))
+        .filter(|(l, _)| *l > 0)
+}
+
+impl Scenario {
+    fn check(&self, origin: &str, spans: &Spans) -> Result<(), ScenarioError> {
+        let fail = |at: Loc, message: String, hint: &str| ScenarioError::Invalid {
+            origin: origin.to_owned(),
+            line: at.map(|a| a.0),
+            column: at.map(|a| a.1),
+            message,
+            hint: hint.to_owned(),
+        };
+        if self.name.trim().is_empty() {
+            return Err(fail(
+                None,
+                "`name` is empty".into(),
+                "give the scenario a short name",
+            ));
+        }
+        if !(self.time_scale.is_finite() && self.time_scale > 0.0 && self.time_scale <= 1000.0) {
+            return Err(fail(
+                loc(spans.time_scale.as_ref()),
+                format!("time_scale {} is not within (0, 1000]", self.time_scale),
+                "1 is real time, 0.02 runs fifty times faster",
+            ));
+        }
+        if self.models.is_empty() {
+            return Err(fail(
+                None,
+                "no models".into(),
+                "add at least one entry under `models`",
+            ));
+        }
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (i, m) in self.models.iter().enumerate() {
+            let at = loc(spans.models.get(i));
+            if m.id.trim().is_empty() {
+                return Err(fail(
+                    at,
+                    "model id is empty".into(),
+                    "use the provider's model id",
+                ));
+            }
+            if let Some(first) = seen.insert(m.id.as_str(), i) {
+                let first_at = loc(spans.models.get(first))
+                    .map(|(l, c)| format!(" (first at {l}:{c})"))
+                    .unwrap_or_default();
+                return Err(fail(
+                    at,
+                    format!("duplicate model id '{}'{first_at}", m.id),
+                    "each model may appear once; remove or rename one",
+                ));
+            }
+            check_model(m).map_err(|msg| {
+                fail(
+                    at,
+                    format!("model '{}': {msg}", m.id),
+                    "fix the value or remove it to use the default",
+                )
+            })?;
+        }
+        check_defaults(&self.defaults).map_err(|msg| {
+            fail(
+                loc(spans.defaults.as_ref()),
+                format!("defaults: {msg}"),
+                "fix the value or remove it",
+            )
+        })?;
+        let mut names: HashMap<&str, usize> = HashMap::new();
+        for (i, g) in self.groups.iter().enumerate() {
+            let at = loc(spans.groups.get(i));
+            if g.name.trim().is_empty() || names.insert(g.name.as_str(), i).is_some() {
+                return Err(fail(
+                    at,
+                    format!("group name '{}' is empty or used twice", g.name),
+                    "give each group its own name",
+                ));
+            }
+            if let Some(unknown) = g.models.iter().find(|id| !seen.contains_key(id.as_str())) {
+                return Err(fail(
+                    at,
+                    format!("group '{}' names unknown model '{unknown}'", g.name),
+                    "list only ids defined under `models`",
+                ));
+            }
+            if g.match_suffix.as_deref().is_some_and(|s| s.is_empty()) {
+                return Err(fail(
+                    at,
+                    format!("group '{}': empty `match`", g.name),
+                    "use a suffix such as \":free\"",
+                ));
+            }
+            if g.per_minute == Some(0) || g.per_day == Some(0) {
+                return Err(fail(
+                    at,
+                    format!("group '{}': a limit of 0 would reject everything", g.name),
+                    "omit the limit for no limit",
+                ));
+            }
+        }
+        for (i, p) in self.phases.iter().enumerate() {
+            let at = loc(spans.phases.get(i));
+            if !(p.from_s.is_finite() && p.to_s.is_finite() && p.from_s >= 0.0 && p.from_s < p.to_s)
+            {
+                return Err(fail(
+                    at,
+                    format!(
+                        "phase from_s {} to_s {} is not an interval",
+                        p.from_s, p.to_s
+                    ),
+                    "scenario seconds since start, 0 <= from_s < to_s",
+                ));
+            }
+            if !(p.probability.is_finite() && (0.0..=1.0).contains(&p.probability)) {
+                return Err(fail(
+                    at,
+                    format!("phase probability {} is not within 0..=1", p.probability),
+                    "1 = every request",
+                ));
+            }
+            if let ModelSelector::Only(ids) = &p.models {
+                if let Some(unknown) = ids.iter().find(|id| !seen.contains_key(id.as_str())) {
+                    return Err(fail(
+                        at,
+                        format!("phase names unknown model '{unknown}'"),
+                        "list ids defined under `models`, or write `models: all`",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_model(m: &ModelSpec) -> Result<(), String> {
+    if m.rpm == Some(0) {
+        return Err("rpm 0 would reject everything; omit it for no limit".into());
+    }
+    if m.burst == Some(0) {
+        return Err("burst must be at least 1".into());
+    }
+    check_defaults(&ModelDefaults {
+        context_length: m.context_length,
+        ttft_ms: m.ttft_ms,
+        tokens_per_s: m.tokens_per_s,
+        output_tokens: m.output_tokens,
+        reasoning_tokens: m.reasoning_tokens,
+        keepalive_ms: m.keepalive_ms,
+        quality: m.quality,
+        faults: m.faults,
+    })
+}
+
+fn check_defaults(d: &ModelDefaults) -> Result<(), String> {
+    if d.context_length == Some(0) {
+        return Err("context_length must be positive".into());
+    }
+    for (name, dist, positive) in [
+        ("ttft_ms", d.ttft_ms, false),
+        ("tokens_per_s", d.tokens_per_s, true),
+        ("output_tokens", d.output_tokens, false),
+        ("reasoning_tokens", d.reasoning_tokens, false),
+    ] {
+        if let Some(dist) = dist {
+            dist.check(positive).map_err(|e| format!("{name}: {e}"))?;
+        }
+    }
+    if let Some(k) = d.keepalive_ms {
+        if !(k.is_finite() && k > 0.0) {
+            return Err(format!("keepalive_ms {k} must be positive"));
+        }
+    }
+    if let Some(q) = d.quality {
+        check_quality(&q)?;
+    }
+    if let Some(f) = d.faults {
+        f.check()?;
+    }
+    Ok(())
+}
+
+fn check_quality(q: &Quality) -> Result<(), String> {
+    for (name, w) in [
+        ("reference", q.reference),
+        ("broken", q.broken),
+        ("no_code", q.no_code),
+        ("syntax_error", q.syntax_error),
+    ] {
+        if !(w.is_finite() && w >= 0.0) {
+            return Err(format!("quality weight {name} = {w} must be >= 0"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        Scenario::from_str(text, "s.yaml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn every_embedded_scenario_parses() {
+        for name in Scenario::embedded_names() {
+            let (_, text) = EMBEDDED.iter().find(|(n, _)| n == name).unwrap();
+            let s = Scenario::from_str(text, name).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(&s.name, name);
+            assert!(Scenario::embedded(name).is_some());
+        }
+        assert_eq!(EMBEDDED.len(), EMBEDDED_NAMES.len());
+        assert!(Scenario::embedded("nope").is_none());
+    }
+
+    #[test]
+    fn unknown_field_names_line_column_and_hint() {
+        let e = err("name: x\nmodels:\n  - id: a\n    ttft: 5\n");
+        assert!(e.starts_with("s.yaml:4:5: "), "{e}");
+        assert!(e.contains("ttft"), "{e}");
+        assert!(e.contains("\n  hint: "), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_gets_a_hint() {
+        let e = err("name: x\nmodels:\n  - id: a\n    rpm: lots\n");
+        assert!(e.starts_with("s.yaml:4:"), "{e}");
+        assert!(e.contains("hint: a whole number"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_model_names_both_places() {
+        let e = err("name: x\nmodels:\n  - id: a\n  - id: b\n  - id: a\n");
+        assert!(e.starts_with("s.yaml:5:"), "{e}");
+        assert!(e.contains("duplicate model id 'a' (first at 3:"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_point_at_the_item() {
+        let e = err("name: x\nmodels:\n  - id: a\n    faults: {hang: 0.7, payment: 0.6}\n");
+        assert!(e.starts_with("s.yaml:3:"), "{e}");
+        assert!(e.contains("add up to"), "{e}");
+        let e = err("name: x\ntime_scale: 0\nmodels:\n  - id: a\n");
+        assert!(e.starts_with("s.yaml:2:"), "{e}");
+        let e =
+            err("name: x\nmodels:\n  - id: a\nphases:\n  - {from_s: 5, to_s: 1, fault: hang}\n");
+        assert!(e.starts_with("s.yaml:5:"), "{e}");
+        let e = err("name: x\nmodels:\n  - id: a\ngroups:\n  - {name: g, models: [b]}\n");
+        assert!(e.contains("unknown model 'b'"), "{e}");
+        let e = err("name: x\nmodels:\n  - id: a\n    ttft_ms: {lognormal: {median: 5, p95: 2}}\n");
+        assert!(e.contains("0 < median < p95"), "{e}");
+        let e = err("");
+        assert!(e.starts_with("s.yaml"), "{e}");
+        assert!(e.contains("hint:"), "{e}");
+    }
+
+    #[test]
+    fn unreadable_file_says_what_to_do() {
+        let e = Scenario::load(Path::new("/nonexistent/x.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("/nonexistent/x.yaml: cannot read"), "{e}");
+        assert!(e.contains("free-tier"), "{e}");
+    }
+
+    #[test]
+    fn group_membership_and_limits() {
+        let s = Scenario::embedded("free-tier").unwrap();
+        assert_eq!(
+            s.group_of("meta-llama/llama-4-maverick:free"),
+            Some("openrouter")
+        );
+        assert_eq!(s.group_of("ministral-3:3b"), Some("local"));
+        assert_eq!(
+            s.group_of("deepseek/deepseek-chat"),
+            Some("openrouter-paid")
+        );
+        let g = s.group_limits("openrouter").unwrap();
+        assert_eq!(g.per_minute, Some(20));
+        assert_eq!(g.per_day, Some(1000));
+        assert_eq!(g.minute, std::time::Duration::from_millis(1200));
+        assert!(s.group_limits("nope").is_none());
+    }
+}

@@ -1,0 +1,291 @@
+//! Turns an admitted request (its draws, its fault, its answer) into the
+//! response: a paced SSE stream or a JSON completion; faults are in
+//! `inject.rs`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use crate::sim::answer::{self, AnswerKind};
+use crate::sim::body::{LogHandle, Script, Step, Tail, after, play, wait_until};
+use crate::sim::draw::Draws;
+use crate::sim::errors::{self, bytes_response};
+use crate::sim::faults::FaultKind;
+use crate::sim::inject;
+use crate::sim::model::Behavior;
+use crate::sim::server::Shared;
+use crate::suite::SuiteItem;
+use crate::wire::{ChatChunk, ChatCompletion, Choice, ChunkChoice, Delta, ResponseMessage, Usage};
+
+pub(crate) const KEEPALIVE: &[u8] = b": OPENROUTER PROCESSING\n\n";
+pub(crate) const DONE: &[u8] = b"data: [DONE]\n\n";
+
+/// An admitted request, ready to be answered.
+pub(crate) struct Go {
+    pub model: usize,
+    pub fault: Option<FaultKind>,
+    pub draws: Draws,
+    pub kind: AnswerKind,
+    pub log: LogHandle,
+    pub id: String,
+    pub arrived: Instant,
+    pub stream: bool,
+    pub include_usage: bool,
+    pub max_tokens: Option<u32>,
+    pub prompt_tokens: u64,
+}
+
+/// The generated text of an answer and its timing (real time).
+pub(crate) struct Generated {
+    pub reasoning: Option<String>,
+    pub content: String,
+    pub finish: &'static str,
+    pub ttft: Duration,
+    pub per_token: Duration,
+}
+
+impl Generated {
+    fn new(scale: f64, m: &Behavior, go: &Go, item: Option<&SuiteItem>) -> Generated {
+        let mut rng = go.draws.text_rng();
+        let reasoning = m
+            .reasoning
+            .then(|| answer::reasoning_text(&mut rng, go.draws.reasoning_tokens));
+        let mut content = answer::answer_text(go.kind, item, go.draws.output_tokens, &mut rng);
+        let mut finish = "stop";
+        if let Some(max) = go.max_tokens {
+            if answer::tokens_of(&content) > u64::from(max) {
+                content = answer::first_tokens(&content, u64::from(max).max(1)).to_owned();
+                finish = "length";
+            }
+        }
+        Generated {
+            reasoning,
+            content,
+            finish,
+            ttft: secs(go.draws.ttft_ms / 1000.0 * scale),
+            per_token: secs(scale / go.draws.tokens_per_s),
+        }
+    }
+
+    /// Content plus reasoning tokens.
+    pub fn completion_tokens(&self) -> u64 {
+        answer::tokens_of(&self.content) + self.reasoning.as_deref().map_or(0, answer::tokens_of)
+    }
+
+    /// When the last token is due.
+    pub fn total(&self) -> Duration {
+        let n = self.completion_tokens().saturating_sub(1);
+        self.ttft
+            + self
+                .per_token
+                .saturating_mul(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+}
+
+pub(crate) fn secs(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s).unwrap_or(Duration::ZERO)
+}
+
+/// Everything needed to write one request's response.
+pub(crate) struct Reply<'a> {
+    pub model: &'a Behavior,
+    pub go: &'a Go,
+    pub g: Generated,
+    pub created: i64,
+    pub usage: Usage,
+    pub scale: f64,
+}
+
+impl Reply<'_> {
+    /// One `data:` chunk with a delta.
+    pub fn chunk(&self, delta: Delta, finish: Option<&str>) -> Bytes {
+        sse(&ChatChunk {
+            id: self.go.id.clone(),
+            object: "chat.completion.chunk".into(),
+            created: self.created,
+            model: self.model.id.clone(),
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason: finish.map(str::to_owned),
+            }],
+            usage: None,
+            error: None,
+        })
+    }
+
+    /// The usage chunk (`choices: []`).
+    fn usage_chunk(&self) -> Bytes {
+        sse(&ChatChunk {
+            id: self.go.id.clone(),
+            object: "chat.completion.chunk".into(),
+            created: self.created,
+            model: self.model.id.clone(),
+            choices: vec![],
+            usage: Some(self.usage),
+            error: None,
+        })
+    }
+
+    /// The non-stream completion body.
+    pub fn completion(&self, finish: Option<&str>) -> String {
+        let body = ChatCompletion {
+            id: self.go.id.clone(),
+            object: "chat.completion".into(),
+            created: self.created,
+            model: self.model.id.clone(),
+            choices: vec![Choice {
+                index: 0,
+                message: ResponseMessage {
+                    role: Some("assistant".into()),
+                    content: Some(self.g.content.clone()),
+                    reasoning: self.g.reasoning.clone(),
+                    reasoning_content: None,
+                },
+                finish_reason: Some(finish.unwrap_or(self.g.finish).to_owned()),
+            }],
+            usage: Some(self.usage),
+        };
+        serde_json::to_string(&body).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// Steps of a stream: keep-alives until the first token, the role chunk,
+    /// reasoning then content deltas (one token each, paced), up to
+    /// `content_limit` content tokens. Returns the steps and the time of the
+    /// last one.
+    pub fn stream_steps(&self, content_limit: Option<u64>) -> (Vec<Step>, Duration) {
+        let g = &self.g;
+        let mut steps = Vec::new();
+        if let Some(every) = self.model.keepalive {
+            let mut at = every;
+            while at < g.ttft && steps.len() < 10_000 {
+                steps.push(Step::new(at, Bytes::from_static(KEEPALIVE)));
+                at += every;
+            }
+        }
+        let role = Delta {
+            role: Some("assistant".into()),
+            content: Some(String::new()),
+            ..Delta::default()
+        };
+        steps.push(Step::new(g.ttft, self.chunk(role, None)));
+        let reasoning = g
+            .reasoning
+            .as_deref()
+            .map(answer::pieces)
+            .unwrap_or_default();
+        let content = answer::pieces(&g.content);
+        let limit =
+            content_limit.map_or(content.len(), |n| usize::try_from(n).unwrap_or(usize::MAX));
+        let deltas = reasoning
+            .into_iter()
+            .map(|piece| (false, piece))
+            .chain(content.into_iter().take(limit).map(|piece| (true, piece)));
+        let mut last = g.ttft;
+        for (j, (is_content, piece)) in deltas.enumerate() {
+            last = g.ttft
+                + g.per_token
+                    .saturating_mul(u32::try_from(j).unwrap_or(u32::MAX));
+            let delta = if is_content {
+                Delta {
+                    content: Some(piece.to_owned()),
+                    ..Delta::default()
+                }
+            } else {
+                Delta {
+                    reasoning: Some(piece.to_owned()),
+                    ..Delta::default()
+                }
+            };
+            let mut step = Step::new(last, self.chunk(delta, None));
+            step.content = is_content;
+            steps.push(step);
+        }
+        (steps, last)
+    }
+}
+
+fn sse<T: serde::Serialize>(value: &T) -> Bytes {
+    let json = serde_json::to_string(value).unwrap_or_else(|_| "{}".into());
+    Bytes::from(format!("data: {json}\n\n"))
+}
+
+/// A 200 `text/event-stream` response.
+pub(crate) fn sse_response(body: axum::body::Body) -> Response {
+    let mut r = bytes_response(StatusCode::OK, "text/event-stream", body);
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// A 200 JSON body handed over at once (only its first half when the tail
+/// aborts the connection).
+pub(crate) fn json_now(body: String, log: LogHandle, tail: Tail) -> Response {
+    let mut bytes = Bytes::from(body);
+    if matches!(tail, Tail::Abort) {
+        bytes.truncate(bytes.len() / 2);
+    }
+    let mut step = Step::new(Duration::ZERO, bytes);
+    step.content = true;
+    let script = Script {
+        steps: vec![step],
+        tail,
+    };
+    bytes_response(
+        StatusCode::OK,
+        "application/json",
+        play(script, Instant::now(), log),
+    )
+}
+
+/// Answers an admitted request.
+pub(crate) async fn respond(shared: &Arc<Shared>, go: Go, item: Option<&SuiteItem>) -> Response {
+    let Some(model) = shared.models.get(go.model) else {
+        return errors::bad_request("unknown model");
+    };
+    let scale = shared.scenario.time_scale;
+    let g = Generated::new(scale, model, &go, item);
+    let completion_tokens = g.completion_tokens();
+    let reply = Reply {
+        model,
+        go: &go,
+        g,
+        created: chrono::Utc::now().timestamp(),
+        usage: Usage {
+            prompt_tokens: go.prompt_tokens,
+            completion_tokens,
+            total_tokens: go.prompt_tokens + completion_tokens,
+        },
+        scale,
+    };
+    let mut shutdown = shared.shutdown.clone();
+    if let Some(kind) = go.fault {
+        return inject::fault(&reply, kind, &mut shutdown).await;
+    }
+    go.log.tokens(completion_tokens);
+    if go.stream {
+        let (mut steps, last) = reply.stream_steps(None);
+        steps.push(Step::new(
+            last,
+            reply.chunk(Delta::default(), Some(reply.g.finish)),
+        ));
+        if go.include_usage {
+            steps.push(Step::new(last, reply.usage_chunk()));
+        }
+        steps.push(Step::new(last, Bytes::from_static(DONE)));
+        let script = Script {
+            steps,
+            tail: Tail::End,
+        };
+        sse_response(play(script, go.arrived, go.log.clone()))
+    } else {
+        if !wait_until(after(go.arrived, reply.g.total()), &mut shutdown).await {
+            return errors::shutting_down();
+        }
+        json_now(reply.completion(None), go.log.clone(), Tail::End)
+    }
+}
