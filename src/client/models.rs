@@ -32,6 +32,22 @@ pub enum ModelsError {
     Decode { url: String, message: String },
 }
 
+impl ModelsError {
+    /// The server rejected the key (HTTP 401).
+    pub fn is_auth(&self) -> bool {
+        matches!(self, ModelsError::Status { status: 401, .. })
+    }
+
+    /// Nothing answered: DNS, refused or reset connections, TLS failures, or no
+    /// answer at all within the timeout.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            ModelsError::Network { .. } | ModelsError::Timeout { .. }
+        )
+    }
+}
+
 impl HttpClient {
     /// Lists the provider's models. `timeout` covers the whole exchange; the
     /// body is capped at [`super::ClientConfig::max_body_bytes`].

@@ -106,14 +106,13 @@ pub async fn plan(
                 key_var.as_deref().unwrap_or("the API key")
             );
         }
-        let time_scale = scenario.time_scale;
         let limits_by_group: HashMap<String, ProviderLimits> = registry
             .providers
             .keys()
             .filter_map(|p| {
                 scenario
                     .group_limits(p)
-                    .map(|g| (p.clone(), sim_limits(&g, time_scale)))
+                    .map(|g| (p.clone(), sim_limits(&g)))
             })
             .collect();
         let server = SimServer::start(scenario, Some(suite.clone()), "127.0.0.1:0".parse()?)
@@ -297,17 +296,17 @@ fn real_limits(l: &crate::registry::Limits) -> ProviderLimits {
         per_day: l.per_day,
         day: Duration::from_secs(86_400),
         first_reset: Some(tokio::time::Instant::now() + until_midnight),
-        applies_to_free_only: l.applies_to_free_only(),
+        applies_to_free_only: l.applies_to == crate::registry::LimitScope::Free,
     }
 }
 
 /// Limits of a simulated account: the simulator's minute and day are scaled by its time_scale.
-fn sim_limits(g: &crate::sim::GroupLimits, time_scale: f64) -> ProviderLimits {
+fn sim_limits(g: &crate::sim::GroupLimits) -> ProviderLimits {
     ProviderLimits {
         per_window: g.per_minute,
-        window: Duration::from_secs_f64(60.0 * time_scale),
+        window: g.minute,
         per_day: g.per_day,
-        day: Duration::from_secs_f64(86_400.0 * time_scale),
+        day: g.day,
         first_reset: None,
         applies_to_free_only: false,
     }

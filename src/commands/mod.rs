@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod probe;
+pub mod run;
 pub mod sim;
 
 use crate::cli::{Cli, Command};

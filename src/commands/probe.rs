@@ -21,7 +21,11 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
     let registry = backend::load_registry(&global.registry)?;
     let suite = run::select_prompts(backend::load_suite(run_args.suite.as_deref())?, run_args)?;
     let model_ids: Vec<String> = if run_args.models.is_empty() {
-        registry.active_models().map(|m| m.id.clone()).collect()
+        registry
+            .active_models()
+            .iter()
+            .map(|m| m.id.clone())
+            .collect()
     } else {
         run::dedup(&run_args.models)
     };
@@ -48,6 +52,7 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
     let pb = progress::bar(work.len() as u64, global.quiet);
     let observer = Arc::new(run::RecordingObserver::new(
         &ctx,
+        run_args.streaming(),
         summary.clone(),
         pb.clone(),
     ));
@@ -74,7 +79,7 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
             stream,
             max_tokens: item.max_tokens.or(suite.max_tokens),
             chain: vec![model],
-            accept: None,
+            ..Default::default()
         };
         let pb = pb.clone();
         async move {
@@ -86,11 +91,15 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
     .buffer_unordered(run_args.concurrency);
 
     let outcome = run::drive(jobs).await;
+    drop(engine);
+    drop(observer);
     pb.finish_and_clear();
     let elapsed = ctx.started.elapsed().as_secs_f64();
     if let Some(sim) = plan.backend.sim {
         sim.shutdown().await;
     }
+    let run_id = ctx.run_id.clone();
+    let out_path = ctx.out_path.clone();
     let records = ctx.close()?;
     let summary = summary
         .lock()
@@ -100,9 +109,9 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
     if run_args.json {
         let json = summary.to_json(
             "probe",
-            &ctx.run_id,
+            &run_id,
             &plan.backend.label,
-            ctx.out_path.display().to_string(),
+            out_path.display().to_string(),
             outcome.interrupted,
             elapsed,
         );
@@ -116,7 +125,7 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
     eprintln!(
         "{} attempts in {elapsed:.1}s; {records} records in {}",
         summary.attempts(),
-        ctx.out_path.display()
+        out_path.display()
     );
     if let Some(fatal) = outcome.fatal {
         return Err(Failure::environment(anyhow!(fatal)));

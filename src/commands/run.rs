@@ -14,9 +14,7 @@ use indicatif::ProgressBar;
 use super::backend::Plan;
 use crate::cli::RunArgs;
 use crate::client::{CallResult, ClientConfig, HttpClient};
-use crate::engine::{
-    AttemptInfo, EngineConfig, EngineEvent, Observer, PromptResult, Target,
-};
+use crate::engine::{EngineConfig, EngineEvent, Event, Observer, PromptResult, Target};
 use crate::exit::{Failure, ResultExt};
 use crate::output::summary::RunSummary;
 use crate::record::{AttemptRecord, EventRecord, RecordKind, RecordSink, SCHEMA_VERSION};
@@ -37,10 +35,8 @@ impl RunContext {
     pub fn open(command: &'static str, args: &RunArgs, backend: &str) -> anyhow::Result<Self> {
         let now = Utc::now();
         let out_path = args.out.clone().unwrap_or_else(|| {
-            PathBuf::from("results").join(format!(
-                "{command}-{}.jsonl",
-                now.format("%Y%m%dT%H%M%SZ")
-            ))
+            PathBuf::from("results")
+                .join(format!("{command}-{}.jsonl", now.format("%Y%m%dT%H%M%SZ")))
         });
         let sink = RecordSink::open(&out_path, args.csv.as_deref()).env_err()?;
         Ok(RunContext {
@@ -122,21 +118,34 @@ pub fn client(args: &RunArgs) -> anyhow::Result<HttpClient> {
 }
 
 /// The engine's configuration from the registry's `rotation` section and flags.
-pub fn engine_config(registry: &Registry, args: &RunArgs, attempt_timeout: Duration) -> EngineConfig {
+pub fn engine_config(
+    registry: &Registry,
+    args: &RunArgs,
+    attempt_timeout: Duration,
+) -> EngineConfig {
     let r = &registry.rotation;
+    let policy = match r.policy {
+        crate::registry::Policy::Adaptive => crate::engine::Policy::Adaptive,
+        crate::registry::Policy::FallbackFirst => crate::engine::Policy::FallbackFirst,
+        crate::registry::Policy::WaitFirst => crate::engine::Policy::WaitFirst {
+            max_wait: r.max_wait(),
+        },
+    };
     EngineConfig {
-        policy: r.policy.into(),
+        policy,
         backoff: crate::engine::BackoffConfig {
-            base: Duration::from_secs_f64(r.backoff.base_s),
-            cap: Duration::from_secs_f64(r.backoff.cap_s),
+            base: r.backoff.base(),
+            cap: r.backoff.cap(),
             factor: r.backoff.factor,
             max_retries: r.backoff.max_retries,
+            ..Default::default()
         },
         breaker: crate::engine::BreakerConfig {
-            failures: r.breaker.failures,
-            cooldown: Duration::from_secs_f64(r.breaker.cooldown_s),
+            failure_threshold: r.breaker.failures,
+            cooldown: r.breaker.cooldown(),
+            ..Default::default()
         },
-        deadline: Duration::from_secs_f64(r.deadline_s),
+        deadline: r.deadline().max(attempt_timeout),
         adaptive_margin: r.adaptive_margin,
         seed: args.seed,
         first_byte_timeout: attempt_timeout,
@@ -206,16 +215,23 @@ pub async fn preflight(plan: &Plan, quiet: bool) -> anyhow::Result<Vec<Target>> 
 pub struct RecordingObserver {
     run_id: String,
     command: &'static str,
+    stream: bool,
     sink: Arc<RecordSink>,
     summary: Arc<Mutex<RunSummary>>,
     pb: ProgressBar,
 }
 
 impl RecordingObserver {
-    pub fn new(ctx: &RunContext, summary: Arc<Mutex<RunSummary>>, pb: ProgressBar) -> Self {
+    pub fn new(
+        ctx: &RunContext,
+        stream: bool,
+        summary: Arc<Mutex<RunSummary>>,
+        pb: ProgressBar,
+    ) -> Self {
         RecordingObserver {
             run_id: ctx.run_id.clone(),
             command: ctx.command,
+            stream,
             sink: ctx.sink.clone(),
             summary,
             pb,
@@ -224,30 +240,53 @@ impl RecordingObserver {
 }
 
 impl Observer for RecordingObserver {
-    fn attempt(&self, info: &AttemptInfo, result: &CallResult) {
-        let record = attempt_record(&self.run_id, self.command, info, result);
-        if let Ok(mut s) = self.summary.lock() {
-            s.add(&record);
-        }
-        if !record.outcome.is_ok() {
-            self.pb
-                .set_message(format!("{} {}", record.model, record.outcome));
-        }
-        self.sink.write(record);
-    }
-
-    fn event(&self, event: &EngineEvent) {
-        if let Some(record) = event_record(&self.run_id, self.command, event) {
+    fn on_event(&self, ev: &EngineEvent) {
+        if let Event::Attempt {
+            model,
+            provider,
+            attempt,
+            result,
+            ..
+        } = &ev.event
+        {
+            let info = AttemptInfo {
+                model,
+                provider,
+                prompt_id: &ev.prompt_id,
+                repeat: ev.repeat,
+                attempt: *attempt,
+                stream: self.stream,
+            };
+            let record = attempt_record(&self.run_id, self.command, &info, result);
+            if let Ok(mut s) = self.summary.lock() {
+                s.add(&record);
+            }
+            if !record.outcome.is_ok() {
+                self.pb
+                    .set_message(format!("{} {}", record.model, record.outcome));
+            }
+            self.sink.write(record);
+        } else if let Some(record) = event_record(&self.run_id, self.command, ev) {
             self.sink.write(record);
         }
     }
+}
+
+/// Who an attempt was for.
+pub struct AttemptInfo<'a> {
+    pub model: &'a str,
+    pub provider: &'a str,
+    pub prompt_id: &'a str,
+    pub repeat: u32,
+    pub attempt: u32,
+    pub stream: bool,
 }
 
 /// The attempt record of one HTTP call.
 pub fn attempt_record(
     run_id: &str,
     command: &str,
-    info: &AttemptInfo,
+    info: &AttemptInfo<'_>,
     r: &CallResult,
 ) -> AttemptRecord {
     let now = tokio::time::Instant::now();
@@ -260,9 +299,9 @@ pub fn attempt_record(
         run_id: run_id.to_string(),
         ts,
         command: command.to_string(),
-        provider: info.provider.clone(),
-        model: info.model.clone(),
-        prompt_id: info.prompt_id.clone(),
+        provider: info.provider.to_string(),
+        model: info.model.to_string(),
+        prompt_id: info.prompt_id.to_string(),
         repeat: info.repeat,
         attempt: info.attempt,
         outcome: r.outcome,
@@ -274,7 +313,7 @@ pub fn attempt_record(
         ratelimit_limit: r.hints.limit,
         ratelimit_remaining: r.hints.remaining,
         ratelimit_reset_ms: r.hints.reset_epoch_ms,
-        queue_ms: Some(ms(r.timings.sent.saturating_duration_since(info.scheduled))),
+        queue_ms: None,
         ttfb_ms: r.ttfb_ms(),
         ttft_ms: r.ttft_ms(),
         first_reasoning_ms: r.first_reasoning_ms(),
@@ -290,10 +329,6 @@ pub fn attempt_record(
         validation_ms: None,
         validation_isolation: None,
     }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 /// The record of an engine decision (attempts are recorded separately).
@@ -318,7 +353,7 @@ pub fn event_record(run_id: &str, command: &str, event: &EngineEvent) -> Option<
         schema_version: SCHEMA_VERSION,
         kind: RecordKind::Event,
         run_id: run_id.to_string(),
-        ts: Utc::now(),
+        ts: chrono::DateTime::from_timestamp_millis(event.epoch_ms as i64).unwrap_or_else(Utc::now),
         command: command.to_string(),
         event: name,
         model,
