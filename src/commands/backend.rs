@@ -108,11 +108,15 @@ pub async fn plan(
         }
         let limits_by_group: HashMap<String, ProviderLimits> = registry
             .providers
-            .keys()
-            .filter_map(|p| {
+            .iter()
+            .filter_map(|(name, p)| {
+                let free_only = p
+                    .limits
+                    .as_ref()
+                    .is_some_and(|l| l.applies_to == crate::registry::LimitScope::Free);
                 scenario
-                    .group_limits(p)
-                    .map(|g| (p.clone(), sim_limits(&g)))
+                    .group_limits(name)
+                    .map(|g| (name.clone(), sim_limits(&g, free_only)))
             })
             .collect();
         let server = SimServer::start(scenario, Some(suite.clone()), "127.0.0.1:0".parse()?)
@@ -300,14 +304,16 @@ fn real_limits(l: &crate::registry::Limits) -> ProviderLimits {
     }
 }
 
-/// Limits of a simulated account: the simulator's minute and day are scaled by its time_scale.
-fn sim_limits(g: &crate::sim::GroupLimits) -> ProviderLimits {
+/// Limits of a simulated account (the simulator's group of the provider's
+/// name): its minute and day are already scaled by the scenario's time_scale.
+/// Whether they count only free models follows the registry's provider.
+fn sim_limits(g: &crate::sim::GroupLimits, applies_to_free_only: bool) -> ProviderLimits {
     ProviderLimits {
         per_window: g.per_minute,
         window: g.minute,
         per_day: g.per_day,
         day: g.day,
         first_reset: None,
-        applies_to_free_only: false,
+        applies_to_free_only,
     }
 }
