@@ -95,6 +95,9 @@ pub struct RunArgs {
     /// Print a machine-readable summary (JSON) on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Do not run the answers' code against the suite's tests.
+    #[arg(long)]
+    pub no_validate: bool,
     /// Seed for the simulator and the engine's jitter (reproducible runs).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub seed: u64,

@@ -1,6 +1,7 @@
 //! One file per subcommand; each wires the parts together and nothing more.
 
 pub mod backend;
+pub mod observer;
 pub mod probe;
 pub mod run;
 pub mod sim;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 use futures_util::StreamExt;
 
+use super::observer::{RecordingObserver, Validation};
 use super::run::{self, RunContext};
 use super::{Global, backend};
 use crate::cli::ProbeArgs;
@@ -50,11 +51,18 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
         targets.iter().map(|t| (t.id.as_str(), t.provider.as_str())),
     )));
     let pb = progress::bar(work.len() as u64, global.quiet);
-    let observer = Arc::new(run::RecordingObserver::new(
+    let suite = Arc::new(suite);
+    let validation = if run_args.no_validate {
+        None
+    } else {
+        Some(Validation::setup(suite.clone(), global.quiet).await)
+    };
+    let observer = Arc::new(RecordingObserver::new(
         &ctx,
         run_args.streaming(),
         summary.clone(),
         pb.clone(),
+        validation,
     ));
     let engine = Engine::new(
         run::engine_config(
@@ -91,6 +99,12 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
     .buffer_unordered(run_args.concurrency);
 
     let outcome = run::drive(jobs).await;
+    let grace = if outcome.interrupted {
+        Duration::from_secs(2)
+    } else {
+        Duration::from_secs(600)
+    };
+    observer.finish(grace).await;
     drop(engine);
     drop(observer);
     pb.finish_and_clear();

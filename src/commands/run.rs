@@ -3,20 +3,18 @@
 //! pre-flight check of endpoints, and the interruptible main loop.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use chrono::Utc;
 use futures_util::{Stream, StreamExt};
-use indicatif::ProgressBar;
 
 use super::backend::Plan;
 use crate::cli::RunArgs;
 use crate::client::{CallResult, ClientConfig, HttpClient};
-use crate::engine::{EngineConfig, EngineEvent, Event, Observer, PromptResult, Target};
+use crate::engine::{EngineConfig, EngineEvent, PromptResult, Target};
 use crate::exit::{Failure, ResultExt};
-use crate::output::summary::RunSummary;
 use crate::record::{AttemptRecord, EventRecord, RecordKind, RecordSink, SCHEMA_VERSION};
 use crate::registry::Registry;
 use crate::suite::Suite;
@@ -208,68 +206,6 @@ pub async fn preflight(plan: &Plan, quiet: bool) -> anyhow::Result<Vec<Target>> 
         }
     }
     Ok(targets)
-}
-
-/// Turns engine events into records (flushed as they come), feeds the summary
-/// and the progress bar's message.
-pub struct RecordingObserver {
-    run_id: String,
-    command: &'static str,
-    stream: bool,
-    sink: Arc<RecordSink>,
-    summary: Arc<Mutex<RunSummary>>,
-    pb: ProgressBar,
-}
-
-impl RecordingObserver {
-    pub fn new(
-        ctx: &RunContext,
-        stream: bool,
-        summary: Arc<Mutex<RunSummary>>,
-        pb: ProgressBar,
-    ) -> Self {
-        RecordingObserver {
-            run_id: ctx.run_id.clone(),
-            command: ctx.command,
-            stream,
-            sink: ctx.sink.clone(),
-            summary,
-            pb,
-        }
-    }
-}
-
-impl Observer for RecordingObserver {
-    fn on_event(&self, ev: &EngineEvent) {
-        if let Event::Attempt {
-            model,
-            provider,
-            attempt,
-            result,
-            ..
-        } = &ev.event
-        {
-            let info = AttemptInfo {
-                model,
-                provider,
-                prompt_id: &ev.prompt_id,
-                repeat: ev.repeat,
-                attempt: *attempt,
-                stream: self.stream,
-            };
-            let record = attempt_record(&self.run_id, self.command, &info, result);
-            if let Ok(mut s) = self.summary.lock() {
-                s.add(&record);
-            }
-            if !record.outcome.is_ok() {
-                self.pb
-                    .set_message(format!("{} {}", record.model, record.outcome));
-            }
-            self.sink.write(record);
-        } else if let Some(record) = event_record(&self.run_id, self.command, ev) {
-            self.sink.write(record);
-        }
-    }
 }
 
 /// Who an attempt was for.

@@ -237,7 +237,7 @@ impl Engine {
                     self.sleep(&mut p, at).await;
                     let result = self.call(&target, &req, &p).await;
                     let accepted = match (&req.accept, result.outcome) {
-                        (Some(f), Outcome::Ok) => Some(f(&result)),
+                        (Some(f), Outcome::Ok) => Some(f(&result).await),
                         _ => None,
                     };
                     let (verdict, events) = self.settle(&mut p, t, &target, &result, accepted);

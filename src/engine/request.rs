@@ -8,8 +8,11 @@ use super::events::GiveUpReason;
 use crate::client::CallResult;
 use crate::wire;
 
-/// The caller's verdict on an `ok` answer; `false` counts as a failure.
-pub type AcceptFn = Arc<dyn Fn(&CallResult) -> bool + Send + Sync>;
+/// The caller's verdict on an `ok` answer; `false` counts as a failure. It may
+/// take time (running the answer's code), so it returns a future; the closure
+/// copies what it needs from the result before returning it.
+pub type AcceptFn =
+    Arc<dyn Fn(&CallResult) -> futures_util::future::BoxFuture<'static, bool> + Send + Sync>;
 
 /// One logical request: a prompt sent through a chain until it is answered.
 #[derive(Clone, Default)]

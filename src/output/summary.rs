@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::record::{AttemptRecord, Outcome, RateLimitScope, SCHEMA_VERSION};
 use crate::stats::percentiles;
+use crate::validate::score::pass_at_k;
 
 /// Everything measured for one model in one run.
 #[derive(Debug, Clone, Default)]
@@ -23,9 +24,36 @@ pub struct ModelSummary {
     pub ttft_ms: Vec<f64>,
     pub tokens_per_s: Vec<f64>,
     pub output_tokens: u64,
+    /// Validation verdicts of answers, by name (`passed`, `tests_failed`, …).
+    pub verdicts: BTreeMap<String, u64>,
+    /// Per prompt: (validated answers, passed), for pass@k.
+    pub per_prompt: BTreeMap<String, (u64, u64)>,
 }
 
 impl ModelSummary {
+    /// Answers with a verdict.
+    pub fn validated(&self) -> u64 {
+        self.verdicts.values().sum()
+    }
+
+    /// pass@k averaged over prompts with at least k validated answers (the
+    /// unbiased estimator 1 − C(n−c, k)/C(n, k) per prompt).
+    pub fn pass_at_k(&self, k: u64) -> Option<f64> {
+        let per: Vec<f64> = self
+            .per_prompt
+            .values()
+            .filter_map(|&(n, c)| pass_at_k(n, c, k))
+            .collect();
+        (!per.is_empty()).then(|| per.iter().sum::<f64>() / per.len() as f64)
+    }
+
+    /// Answers with extractable code / validated answers.
+    pub fn well_formed_rate(&self) -> Option<f64> {
+        let n = self.validated();
+        let no_code = self.verdicts.get("no_code").copied().unwrap_or(0);
+        (n > 0).then(|| (n - no_code) as f64 / n as f64)
+    }
+
     pub fn other_errors(&self) -> u64 {
         self.errors.values().sum()
     }
@@ -43,6 +71,12 @@ impl ModelSummary {
                     self.tokens_per_s.push(t);
                 }
                 self.output_tokens += r.output_tokens.unwrap_or(0);
+                if let Some(v) = &r.validation {
+                    *self.verdicts.entry(v.clone()).or_default() += 1;
+                    let e = self.per_prompt.entry(r.prompt_id.clone()).or_default();
+                    e.0 += 1;
+                    e.1 += u64::from(v == "passed");
+                }
             }
             Outcome::RateLimited => {
                 self.rate_limited += 1;
@@ -150,6 +184,18 @@ pub struct JsonModel {
     pub ttft_ms: Quantiles,
     pub tokens_per_s: Quantiles,
     pub output_tokens: u64,
+    /// Validation verdicts by name; empty when nothing was validated.
+    pub validation: BTreeMap<String, u64>,
+    pub pass_at_1: Option<f64>,
+    /// pass@k for k = the largest number of answers every prompt has (when > 1).
+    pub pass_at_k: Option<PassAtK>,
+    pub well_formed_rate: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PassAtK {
+    pub k: u64,
+    pub value: f64,
 }
 
 impl From<&ModelSummary> for JsonModel {
@@ -174,6 +220,21 @@ impl From<&ModelSummary> for JsonModel {
             ttft_ms: Quantiles::of(&m.ttft_ms),
             tokens_per_s: Quantiles::of(&m.tokens_per_s),
             output_tokens: m.output_tokens,
+            validation: m.verdicts.clone(),
+            pass_at_1: m.pass_at_k(1).map(round3),
+            pass_at_k: m
+                .per_prompt
+                .values()
+                .map(|&(n, _)| n)
+                .min()
+                .filter(|&k| k > 1)
+                .and_then(|k| {
+                    m.pass_at_k(k).map(|v| PassAtK {
+                        k,
+                        value: round3(v),
+                    })
+                }),
+            well_formed_rate: m.well_formed_rate().map(round3),
         }
     }
 }

@@ -16,6 +16,11 @@ pub fn ms(v: Option<f64>) -> String {
     }
 }
 
+fn pct(v: Option<f64>) -> String {
+    v.map(|x| format!("{:.0}%", x * 100.0))
+        .unwrap_or_else(|| "—".into())
+}
+
 fn num(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "—".into())
 }
@@ -39,6 +44,7 @@ pub fn probe_table(summary: &RunSummary, terminal: bool) -> Table {
     let mut t = new_table(
         &[
             "model", "reqs", "ok", "429", "errors", "p50 ms", "p95 ms", "TTFT p50", "tok/s",
+            "pass@1", "code",
         ],
         terminal,
     );
@@ -62,9 +68,11 @@ pub fn probe_table(summary: &RunSummary, terminal: bool) -> Table {
             ms(percentile(&m.latency_ms, 95.0)),
             ms(percentile(&m.ttft_ms, 50.0)),
             num(percentile(&m.tokens_per_s, 50.0)),
+            pct(m.pass_at_k(1)),
+            pct(m.well_formed_rate()),
         ]);
     }
-    for col in 1..9 {
+    for col in 1..11 {
         if col == 4 {
             continue;
         }

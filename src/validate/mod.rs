@@ -33,6 +33,7 @@
 //! own result (it runs in the answer's interpreter): the sandbox contains what
 //! an answer can do to the host; the verdict measures honest attempts.
 
+pub mod cache;
 pub mod extract;
 pub mod isolation;
 mod javascript;
@@ -46,6 +47,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use cache::CachedValidator;
 pub use extract::{Extracted, extract};
 pub use isolation::Isolation;
 pub use pool::{Availability, Validator, ValidatorConfig};

@@ -299,7 +299,10 @@ async fn a_rejected_answer_counts_as_a_failure() {
         .on("B", [ok("right")]);
     let rig = Rig::new(cfg(Policy::FallbackFirst), abc(), script);
     let mut r = req("p", &["A", "B"]);
-    r.accept = Some(Arc::new(|c: &CallResult| c.content == "right"));
+    r.accept = Some(Arc::new(|c: &CallResult| {
+        let ok = c.content == "right";
+        Box::pin(async move { ok })
+    }));
     let res = rig.engine.run(r).await;
     assert_eq!(res.final_result.unwrap().content, "right");
     assert_eq!(res.attempts, 3);
