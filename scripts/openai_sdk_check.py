@@ -4,7 +4,7 @@
 Usage: openai_sdk_check.py BASE_URL [PLAIN_MODEL] [LIMITED_MODEL]
 
 Start the simulator with the sdk-check scenario first, e.g.
-    cargo run --example sim -- sdk-check
+    rotor sim --scenario sdk-check
 and pass the URL it prints (".../v1"). Checks, with `OpenAI(base_url=..., api_key="sk-test")`:
   1. models.list() returns the scenario's models;
   2. a chat completion (non-stream) with content, finish_reason and usage;

@@ -171,6 +171,10 @@ pub struct AttemptRecord {
     pub tokens_source: TokensSource,
     pub tokens_per_s: Option<f64>,
     pub stream: bool,
+    /// The server's response id (`chatcmpl-…`; OpenRouter's generation id),
+    /// to find the request in the server's own logs.
+    #[serde(default)]
+    pub response_id: Option<String>,
     /// Content had started arriving when the attempt failed (never spliced).
     pub content_started: bool,
     pub validation: Option<String>,
@@ -418,6 +422,7 @@ mod tests {
             tokens_source: TokensSource::None,
             tokens_per_s: None,
             stream: true,
+            response_id: None,
             content_started: false,
             validation: None,
             validation_detail: None,

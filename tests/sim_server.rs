@@ -448,29 +448,3 @@ async fn embedded_scenarios_all_start_and_free_tier_lists_its_models() {
             .is_some()
     );
 }
-
-#[tokio::test]
-#[ignore = "needs python3 with the `openai` package (pip install openai)"]
-async fn official_openai_python_sdk_works() {
-    let sim = SimServer::start(
-        Scenario::embedded("sdk-check").unwrap(),
-        None,
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/openai_sdk_check.py");
-    let out = tokio::process::Command::new("python3")
-        .arg(script)
-        .arg(sim.base_url())
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("all checks passed"));
-}

@@ -143,7 +143,7 @@ pub fn engine_config(
             cooldown: r.breaker.cooldown(),
             ..Default::default()
         },
-        deadline: r.deadline().max(attempt_timeout),
+        deadline: r.deadline(),
         adaptive_margin: r.adaptive_margin,
         seed: args.seed,
         first_byte_timeout: attempt_timeout,
@@ -186,12 +186,13 @@ pub async fn preflight(plan: &Plan, quiet: bool) -> anyhow::Result<Vec<Target>> 
         .cloned()
         .collect();
     if targets.is_empty() {
-        let (base, why) = &unreachable[0];
+        let (_, why) = &unreachable[0];
         return Err(Failure::environment(anyhow!(
-            "cannot reach {base}: {why}\n  hint: is the server running, and is the URL right? (--base-url, or the provider's base_url in the registry)"
+            "{why}\n  hint: is the server running, and is the URL right? (--base-url, or the provider's base_url in the registry)"
         )));
     }
     for (base, why) in &unreachable {
+        let why = why.as_str();
         let skipped: Vec<&str> = plan
             .targets
             .iter()
@@ -199,10 +200,7 @@ pub async fn preflight(plan: &Plan, quiet: bool) -> anyhow::Result<Vec<Target>> 
             .map(|t| t.id.as_str())
             .collect();
         if !quiet {
-            eprintln!(
-                "cannot reach {base} ({why}): skipping {}",
-                skipped.join(", ")
-            );
+            eprintln!("{why}: skipping {}", skipped.join(", "));
         }
     }
     Ok(targets)
@@ -259,6 +257,7 @@ pub fn attempt_record(
         tokens_source: r.tokens_source,
         tokens_per_s: r.tokens_per_s(),
         stream: info.stream,
+        response_id: r.response_id.clone(),
         content_started: r.content_started,
         validation: None,
         validation_detail: None,

@@ -73,6 +73,11 @@ impl SimServer {
         let shared = Arc::new(Shared::new(scenario, suite, stopped.clone()));
         let app = server::router(Arc::clone(&shared));
         let mut signal = stopped;
+        // Small SSE chunks must leave at once (Nagle would hold them for the
+        // client's delayed ACK and distort every timing the simulator reports).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let task = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {

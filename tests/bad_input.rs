@@ -1,0 +1,285 @@
+//! Bad input at every entry: each malformed file or flag gives the documented
+//! exit code and a short message saying what, where and how to fix it —
+//! never a panic or a backtrace. Table-driven: one row per case.
+
+mod common;
+
+use common::*;
+
+struct Case {
+    name: &'static str,
+    /// Files to write in the temp dir first: (name, contents).
+    files: &'static [(&'static str, &'static str)],
+    args: &'static [&'static str],
+    code: i32,
+    /// Every one of these must appear in stderr.
+    stderr: &'static [&'static str],
+}
+
+const BAD_REGISTRY: &str = "version: 1
+providers:
+  local: {kind: ollama, base_url: \"http://127.0.0.1:11434/v1\"}
+tiers:
+  - {name: tier1, label: fast, max_p50_ms: 2000}
+models:
+  - id: a
+    provider: local
+    status: verified
+    tier: tier1
+    colour: blue
+";
+
+const UNKNOWN_PROVIDER: &str = "version: 1
+providers:
+  local: {kind: ollama, base_url: \"http://127.0.0.1:11434/v1\"}
+tiers:
+  - {name: tier1, label: fast, max_p50_ms: 2000}
+models:
+  - {id: a, provider: nowhere, status: verified, tier: tier1}
+";
+
+const BAD_SUITE: &str = "name: s
+items:
+  - id: a
+    language: python
+    prompt: Write f.
+    entry_point: f
+    tests: [\"assert f() == 1\"]
+    reference: \"def f():\\n    return 1\\n\"
+    broken: \"def f():\\n    return 2\\n\"
+    timeout_s: -3
+";
+
+const BAD_SCENARIO: &str = "name: bad
+seed: 1
+time_scale: 0.01
+models:
+  - id: m
+    ttft_ms: {gaussian: 3}
+";
+
+const CASES: &[Case] = &[
+    Case {
+        name: "unknown field in the registry",
+        files: &[("reg.yaml", BAD_REGISTRY)],
+        args: &["probe", "--registry", "reg.yaml"],
+        code: 2,
+        stderr: &["reg.yaml:11:5", "colour", "hint"],
+    },
+    Case {
+        name: "unknown provider in the registry",
+        files: &[("reg.yaml", UNKNOWN_PROVIDER)],
+        args: &["probe", "--registry", "reg.yaml"],
+        code: 2,
+        stderr: &["reg.yaml:7:", "nowhere", "hint"],
+    },
+    Case {
+        name: "missing registry file",
+        files: &[],
+        args: &["probe", "--registry", "nope.yaml"],
+        code: 2,
+        stderr: &["nope.yaml"],
+    },
+    Case {
+        name: "bad suite",
+        files: &[("suite.yaml", BAD_SUITE)],
+        args: &["probe", "--suite", "suite.yaml", "--registry", "@repo"],
+        code: 2,
+        stderr: &["suite.yaml:10:", "timeout_s", "hint"],
+    },
+    Case {
+        name: "bad scenario",
+        files: &[("scn.yaml", BAD_SCENARIO)],
+        args: &["probe", "--sim", "scn.yaml", "--registry", "@repo"],
+        code: 2,
+        stderr: &["scn.yaml:6:", "hint"],
+    },
+    Case {
+        name: "unknown scenario name",
+        files: &[],
+        args: &["sim", "--scenario", "no-such-scenario"],
+        code: 2,
+        stderr: &["no-such-scenario", "free-tier"],
+    },
+    Case {
+        name: "unknown model",
+        files: &[],
+        args: &[
+            "probe",
+            "--models",
+            "meta-llama/llama-9-nonexistent:free",
+            "--registry",
+            "@repo",
+        ],
+        code: 2,
+        stderr: &["unknown model", "--base-url", "did you mean"],
+    },
+    Case {
+        name: "unknown prompt",
+        files: &[],
+        args: &["probe", "--prompts", "nope", "--registry", "@repo"],
+        code: 2,
+        stderr: &["no prompt 'nope'", "parse-duration"],
+    },
+    Case {
+        name: "zero repeat",
+        files: &[],
+        args: &["probe", "--repeat", "0", "--registry", "@repo"],
+        code: 2,
+        stderr: &["--repeat"],
+    },
+    Case {
+        name: "zero concurrency",
+        files: &[],
+        args: &["probe", "--concurrency", "0", "--registry", "@repo"],
+        code: 2,
+        stderr: &["--concurrency"],
+    },
+    Case {
+        name: "negative timeout",
+        files: &[],
+        args: &["probe", "--timeout=-1", "--registry", "@repo"],
+        code: 2,
+        stderr: &["--timeout"],
+    },
+    Case {
+        name: "base URL without scheme",
+        files: &[],
+        args: &["probe", "--base-url", "localhost:8080", "--models", "x"],
+        code: 2,
+        stderr: &["--base-url", "http://"],
+    },
+    Case {
+        name: "unknown flag",
+        files: &[],
+        args: &["probe", "--colour"],
+        code: 2,
+        stderr: &["--colour"],
+    },
+    Case {
+        name: "unreachable base URL",
+        files: &[],
+        args: &[
+            "probe",
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+            "--models",
+            "x",
+            "--registry",
+            "@repo",
+        ],
+        code: 3,
+        stderr: &["cannot reach http://127.0.0.1:9/v1", "refused", "hint"],
+    },
+    Case {
+        name: "key variable not set",
+        files: &[],
+        args: &[
+            "probe",
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+            "--api-key-env",
+            "ROTOR_TEST_UNSET_KEY",
+            "--models",
+            "x",
+        ],
+        code: 3,
+        stderr: &["ROTOR_TEST_UNSET_KEY is not set"],
+    },
+];
+
+#[test]
+fn every_bad_input_gets_its_exit_code_and_a_located_message() {
+    let mut failures = Vec::new();
+    for case in CASES {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in case.files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let repo_registry = repo_path("registry.yaml");
+        let args: Vec<String> = case
+            .args
+            .iter()
+            .map(|a| match *a {
+                "@repo" => repo_registry.display().to_string(),
+                other => other.to_string(),
+            })
+            .collect();
+        let out = rotor(dir.path())
+            .args(&args)
+            .env_remove("ROTOR_TEST_UNSET_KEY")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let code = out.status.code();
+        let mut problems = Vec::new();
+        if code != Some(case.code) {
+            problems.push(format!("exit {code:?}, want {}", case.code));
+        }
+        for want in case.stderr {
+            if !stderr.contains(want) {
+                problems.push(format!("stderr lacks {want:?}"));
+            }
+        }
+        for never in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
+            if stderr.contains(never) {
+                problems.push(format!("stderr has {never:?}"));
+            }
+        }
+        if stderr.lines().count() > 12 {
+            problems.push("message longer than 12 lines".into());
+        }
+        if !problems.is_empty() {
+            failures.push(format!("{}: {}\n{stderr}", case.name, problems.join("; ")));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n---\n"));
+}
+
+/// A scenario whose server requires a key other than ours.
+const LOCKED: &str = "name: locked
+seed: 1
+time_scale: 0.01
+api_key: sk-the-right-key-0000000000
+models:
+  - id: m
+";
+
+#[test]
+fn a_rejected_key_exits_3_and_the_key_appears_nowhere() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("locked.yaml"), LOCKED).unwrap();
+    let sim = SimProcess::start(dir.path().join("locked.yaml").to_str().unwrap(), &[]);
+    let canary = "sk-canary-4f1c2b9e7d3a6b5c8e0f1a2b3c4d5e6f";
+    let out_file = dir.path().join("r.jsonl");
+    let out = rotor(dir.path())
+        .env("ROTOR_CANARY_KEY", canary)
+        .args([
+            "probe",
+            "--base-url",
+            &sim.base_url,
+            "--api-key-env",
+            "ROTOR_CANARY_KEY",
+        ])
+        .args(["--models", "m", "-vv", "--registry"])
+        .arg(repo_path("registry.yaml"))
+        .arg("--out")
+        .arg(&out_file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("401"), "{stderr}");
+    let results = std::fs::read_to_string(&out_file).unwrap_or_default();
+    for (what, text) in [
+        ("stdout", String::from_utf8_lossy(&out.stdout).to_string()),
+        ("stderr", stderr.to_string()),
+        ("results", results),
+    ] {
+        assert!(!text.contains(canary), "the key leaked into {what}");
+        assert!(
+            !text.contains(&canary[10..30]),
+            "part of the key leaked into {what}"
+        );
+    }
+}
