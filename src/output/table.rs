@@ -24,10 +24,10 @@ fn num(v: Option<f64>) -> String {
 pub fn new_table(header: &[&str], terminal: bool) -> Table {
     let mut t = Table::new();
     if terminal {
-        t.load_preset(UTF8_FULL_CONDENSED);
+        t.load_style(UTF8_FULL_CONDENSED.with_rounded_corners());
         t.set_content_arrangement(ContentArrangement::Dynamic);
     } else {
-        t.load_preset(ASCII_MARKDOWN);
+        t.load_style(ASCII_MARKDOWN);
     }
     t.set_header(header.iter().copied());
     t
