@@ -22,9 +22,10 @@
 //!    user's decision).
 //! 2. **Tiers.** A model goes to the first tier whose `max_p50_ms` is above
 //!    its p50 latency (the slowest tier when it is slower than all, flagged).
-//!    It leaves its current tier only when the 95% interval of its median is
-//!    entirely on the other side of the boundary, so a p50 that hovers around
-//!    2 s does not flap between tier 1 and tier 2.
+//!    A failing model keeps its tier. A model leaves its current tier only
+//!    when the 95% interval of its median is entirely on the other side of the
+//!    boundary, so a p50 that hovers around 2 s does not flap between tier 1
+//!    and tier 2.
 //! 3. **Score within a tier:** the expected time to a good answer,
 //!    `p50 / (success × validation pass rate)` (the pass rate is 1 when no
 //!    record was validated). Its interval divides the ends of the median's
@@ -369,7 +370,11 @@ fn tier_after(
     flags: &mut Vec<String>,
 ) -> Option<String> {
     let keep = current.map(str::to_string);
-    if matches!(verdict, Verdict::Retired | Verdict::Stale | Verdict::NoData) {
+    // Out of the chain or not judged: the tier stays (a failing model keeps
+    // its tier so that it can come back where it was).
+    if matches!(verdict, Verdict::Retired | Verdict::Stale | Verdict::NoData)
+        || (verdict == Verdict::Fail && current.is_some())
+    {
         return keep;
     }
     let Some(m) = stats else { return keep };
@@ -428,10 +433,14 @@ pub fn pct(x: f64) -> String {
     }
 }
 
-/// `880 ms`, `2.35 s`.
+/// `880 ms`, `2.35 s`, `12.5 min`, `3.0 h`.
 pub fn ms(x: f64) -> String {
     if !x.is_finite() {
         "∞".into()
+    } else if x >= 7_200_000.0 {
+        format!("{:.1} h", x / 3_600_000.0)
+    } else if x >= 120_000.0 {
+        format!("{:.1} min", x / 60_000.0)
     } else if x >= 1000.0 {
         format!("{:.2} s", x / 1000.0)
     } else {

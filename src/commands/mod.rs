@@ -2,6 +2,10 @@
 
 // TEMP (report branch only): probe/sim/backend/run need the engine and simulator, merged later.
 
+pub mod completions;
+pub mod models;
+pub mod report;
+
 use crate::cli::{Cli, Command};
 
 /// Runs the chosen subcommand; returns the exit code.
@@ -11,6 +15,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         quiet: cli.quiet,
     };
     match cli.command {
+        Command::Report(args) => report::run(args, &global).await,
+        Command::Models(args) => models::run(args, &global).await,
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => completions::man(args),
         Command::Probe(_) | Command::Sim(_) => {
             let _ = &global;
             anyhow::bail!("not in this branch")

@@ -66,8 +66,12 @@ struct ModelEntry<'a> {
     stats: Option<&'a ModelStats>,
 }
 
-/// The report as the JSON document (also used by tests).
+/// The report as a JSON value (keys sorted; tests use it).
 pub fn to_value(report: &Report) -> Result<serde_json::Value, ExportError> {
+    Ok(serde_json::to_value(document(report))?)
+}
+
+fn document(report: &Report) -> Document<'_> {
     let models = report
         .rows()
         .into_iter()
@@ -94,7 +98,7 @@ pub fn to_value(report: &Report) -> Result<serde_json::Value, ExportError> {
         })
         .collect();
     let ts = |ms: Option<i64>| ms.map(crate::report::aggregate::rfc3339);
-    let doc = Document {
+    Document {
         schema_version: REPORT_SCHEMA_VERSION,
         registry: &report.registry_source,
         inputs: Inputs {
@@ -108,13 +112,12 @@ pub fn to_value(report: &Report) -> Result<serde_json::Value, ExportError> {
         models,
         chain_metrics: &report.summary.chain,
         changes: &report.ranking.changes,
-    };
-    Ok(serde_json::to_value(doc)?)
+    }
 }
 
 impl Exporter for JsonExporter {
     fn export(&self, report: &Report) -> Result<Vec<u8>, ExportError> {
-        let mut out = serde_json::to_vec_pretty(&to_value(report)?)?;
+        let mut out = serde_json::to_vec_pretty(&document(report))?;
         out.push(b'\n');
         Ok(out)
     }

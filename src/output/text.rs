@@ -135,17 +135,17 @@ pub fn chain_line(c: &ChainMetrics) -> Option<String> {
     }
     let _ = write!(
         s,
-        ", {} fallbacks, {} waits (total {}), {} give-ups",
+        ", fallbacks {}, waits {} (total {}), give-ups {}",
         c.fallbacks,
         c.waits,
         ms(c.wait_ms_total),
         c.give_ups
     );
     if c.breaker_opens > 0 {
-        let _ = write!(s, ", {} breaker openings", c.breaker_opens);
+        let _ = write!(s, ", breaker openings {}", c.breaker_opens);
     }
     if c.quota_exhausted > 0 {
-        let _ = write!(s, ", {} daily quotas spent", c.quota_exhausted);
+        let _ = write!(s, ", daily quotas spent {}", c.quota_exhausted);
     }
     Some(s)
 }
