@@ -267,12 +267,24 @@ pub fn rank(registry: &Registry, summary: &Summary, cfg: &RankConfig) -> Ranking
 }
 
 /// The gate: verdict, reason, and the status a failing model gets.
-fn gate(current: Status, stats: Option<&ModelStats>, cfg: &RankConfig) -> (Verdict, String, Status) {
+fn gate(
+    current: Status,
+    stats: Option<&ModelStats>,
+    cfg: &RankConfig,
+) -> (Verdict, String, Status) {
     if current == Status::Retired {
-        return (Verdict::Retired, "retired models are left as they are".into(), current);
+        return (
+            Verdict::Retired,
+            "retired models are left as they are".into(),
+            current,
+        );
     }
     let Some(m) = stats.filter(|m| m.samples > 0) else {
-        return (Verdict::NoData, "no attempts in the files read".into(), current);
+        return (
+            Verdict::NoData,
+            "no attempts in the files read".into(),
+            current,
+        );
     };
     let Some(s) = m.success.filter(|_| m.counted >= cfg.min_samples) else {
         return (

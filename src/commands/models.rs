@@ -114,10 +114,9 @@ pub fn diff_models(listed: &[Listed], registry: &Registry, provider: &str) -> Mo
         .filter(|m| m.provider == provider && m.status != Status::Retired)
         .filter(|m| !ids.contains(m.id.as_str()))
         .map(|m| {
-            let paid_still_listed = m
-                .id
-                .strip_suffix(":free")
-                .is_some_and(|base| ids.contains(base));
+            let paid_still_listed =
+                m.id.strip_suffix(":free")
+                    .is_some_and(|base| ids.contains(base));
             Gone {
                 id: m.id.clone(),
                 reason: if paid_still_listed {
@@ -134,8 +133,17 @@ pub fn diff_models(listed: &[Listed], registry: &Registry, provider: &str) -> Mo
 /// The registry edit of `--write`: new free models as candidates in the
 /// slowest tier (a placeholder until measured), gone ones retired and taken
 /// out of `rotation.order`.
-pub fn models_edit(d: &ModelsDiff, registry: &Registry, provider: &str, date: &str) -> RegistryEdit {
-    let tier = registry.tiers.last().map(|t| t.name.clone()).unwrap_or_default();
+pub fn models_edit(
+    d: &ModelsDiff,
+    registry: &Registry,
+    provider: &str,
+    date: &str,
+) -> RegistryEdit {
+    let tier = registry
+        .tiers
+        .last()
+        .map(|t| t.name.clone())
+        .unwrap_or_default();
     let gone: HashSet<&str> = d.gone.iter().map(|g| g.id.as_str()).collect();
     let mut models = BTreeMap::new();
     for g in &d.gone {
@@ -178,7 +186,12 @@ pub async fn run(args: ModelsArgs, global: &Global) -> anyhow::Result<i32> {
     let provider_name = match &args.provider {
         Some(p) => p.clone(),
         None if registry.provider("openrouter").is_some() => "openrouter".into(),
-        None => registry.providers.keys().next().cloned().unwrap_or_default(),
+        None => registry
+            .providers
+            .keys()
+            .next()
+            .cloned()
+            .unwrap_or_default(),
     };
     let provider = registry.provider(&provider_name);
     if provider.is_none() && (args.base_url.is_none() || rewrite) {
@@ -206,7 +219,12 @@ pub async fn run(args: ModelsArgs, global: &Global) -> anyhow::Result<i32> {
         base_url,
         api_key,
         headers: provider
-            .map(|p| p.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .map(|p| {
+                p.headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
             .unwrap_or_default(),
     };
     endpoint.validate().input_err()?;
@@ -214,7 +232,11 @@ pub async fn run(args: ModelsArgs, global: &Global) -> anyhow::Result<i32> {
     let timeout = Duration::try_from_secs_f64(args.timeout)
         .ok()
         .filter(|d| !d.is_zero())
-        .ok_or_else(|| Failure::input(anyhow::anyhow!("--timeout must be a positive number of seconds")))?;
+        .ok_or_else(|| {
+            Failure::input(anyhow::anyhow!(
+                "--timeout must be a positive number of seconds"
+            ))
+        })?;
     let list = client
         .list_models(&endpoint, timeout)
         .await
@@ -224,7 +246,8 @@ pub async fn run(args: ModelsArgs, global: &Global) -> anyhow::Result<i32> {
                 "cannot list the models\n  hint: check the network, the URL (--base-url) and the key",
             )),
         })?;
-    let local = provider.is_some_and(|p| matches!(p.kind, ProviderKind::Ollama | ProviderKind::LlamaCpp));
+    let local =
+        provider.is_some_and(|p| matches!(p.kind, ProviderKind::Ollama | ProviderKind::LlamaCpp));
     let mut listed = classify(&list.data, &registry, local);
     let mut stdout = std::io::stdout().lock();
     let terminal = std::io::stdout().is_terminal();
@@ -293,12 +316,24 @@ fn print_list(
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         return Ok(());
     }
-    let mut t = new_table(&["model", "free", "context", "prompt", "completion", "registry"], terminal);
+    let mut t = new_table(
+        &[
+            "model",
+            "free",
+            "context",
+            "prompt",
+            "completion",
+            "registry",
+        ],
+        terminal,
+    );
     for m in listed {
         t.add_row(vec![
             m.id.clone(),
             if m.free { "free".into() } else { String::new() },
-            m.context_length.map(|c| c.to_string()).unwrap_or_else(|| "—".into()),
+            m.context_length
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "—".into()),
             per_million(m.pricing, |p| p.prompt),
             per_million(m.pricing, |p| p.completion),
             m.registry_status.map(|s| s.to_string()).unwrap_or_default(),
@@ -311,7 +346,10 @@ fn print_list(
 
 fn print_diff(out: &mut impl Write, d: &ModelsDiff, terminal: bool) -> anyhow::Result<()> {
     if d.new.is_empty() && d.gone.is_empty() {
-        writeln!(out, "the registry is up to date with the provider's free models")?;
+        writeln!(
+            out,
+            "the registry is up to date with the provider's free models"
+        )?;
         return Ok(());
     }
     let mut t = new_table(&["change", "model", "context", "why"], terminal);
@@ -319,12 +357,19 @@ fn print_diff(out: &mut impl Write, d: &ModelsDiff, terminal: bool) -> anyhow::R
         t.add_row(vec![
             "+ new".to_string(),
             m.id.clone(),
-            m.context_length.map(|c| c.to_string()).unwrap_or_else(|| "—".into()),
+            m.context_length
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "—".into()),
             "free, not in the registry".into(),
         ]);
     }
     for g in &d.gone {
-        t.add_row(vec!["- gone".to_string(), g.id.clone(), "—".into(), g.reason.clone()]);
+        t.add_row(vec![
+            "- gone".to_string(),
+            g.id.clone(),
+            "—".into(),
+            g.reason.clone(),
+        ]);
     }
     writeln!(out, "{t}\n\n{} new, {} gone", d.new.len(), d.gone.len())?;
     Ok(())

@@ -134,7 +134,10 @@ pub fn registry_edit(report: &Report, registry: &Registry) -> RegistryEdit {
     let mut models = BTreeMap::new();
     for p in &report.ranking.placements {
         let stats = report.summary.model(&p.id);
-        let measured = matches!(p.verdict, Verdict::Pass | Verdict::Fail | Verdict::Uncertain);
+        let measured = matches!(
+            p.verdict,
+            Verdict::Pass | Verdict::Fail | Verdict::Uncertain
+        );
         let stats_update = stats.filter(|_| measured).map(|m| StatsUpdate {
             p50_ms: m.latency_ms.p50.map(|x| (x.round() as u64).max(1)),
             success_rate: m.success.map(|s| s.rate),
@@ -148,7 +151,10 @@ pub fn registry_edit(report: &Report, registry: &Registry) -> RegistryEdit {
         });
         let edit = ModelEdit {
             status: (p.status_after != p.status_before).then_some(p.status_after),
-            tier: p.tier_after.clone().filter(|t| p.tier_before.as_ref() != Some(t)),
+            tier: p
+                .tier_after
+                .clone()
+                .filter(|t| p.tier_before.as_ref() != Some(t)),
             stats: stats_update,
         };
         if edit != ModelEdit::default() {

@@ -14,7 +14,9 @@ use crate::stats::percentile_sorted;
 /// Chart width in pixels (the page scales it down on narrow screens).
 pub const WIDTH: f64 = 1200.0;
 
-const TIER_COLOURS: [&str; 6] = ["#1b9e77", "#66a61e", "#e6ab02", "#d95f02", "#7570b3", "#e7298a"];
+const TIER_COLOURS: [&str; 6] = [
+    "#1b9e77", "#66a61e", "#e6ab02", "#d95f02", "#7570b3", "#e7298a",
+];
 const OUT_COLOUR: &str = "#9e9e9e";
 const SCOPE_COLOURS: [(RateLimitScope, &str); 5] = [
     (RateLimitScope::AccountMinute, "#4e79a7"),
@@ -83,7 +85,11 @@ pub fn tier_map(report: &Report) -> String {
     let height = 56.0 + rows as f64 * (box_h + 8.0) + 12.0;
     let max_chars = ((col_w - 16.0) / 6.4) as usize;
     let mut out = String::new();
-    svg_open(&mut out, height, "Tier map: the chain's models by tier, in order");
+    svg_open(
+        &mut out,
+        height,
+        "Tier map: the chain's models by tier, in order",
+    );
     let columns = tiers
         .iter()
         .enumerate()
@@ -145,7 +151,10 @@ pub fn tier_map(report: &Report) -> String {
                 _ => String::new(),
             });
             let stale = p.is_some_and(|p| {
-                matches!(p.verdict, crate::rank::Verdict::Stale | crate::rank::Verdict::NoData)
+                matches!(
+                    p.verdict,
+                    crate::rank::Verdict::Stale | crate::rank::Verdict::NoData
+                )
             });
             let tooltip = format!(
                 "{id}{status}\n{figures}{}",
@@ -156,14 +165,21 @@ pub fn tier_map(report: &Report) -> String {
                 out,
                 r##"<g><title>{}</title><rect x="{bx}" y="{y}" width="{bw}" height="{box_h}" rx="5" fill="#fff" stroke="{colour}"{dash}/><text x="{tx}" y="{ty1}" font-weight="600">{}</text><text x="{tx}" y="{ty2}" fill="#555" font-size="11">{}</text></g>"##,
                 esc(&tooltip),
-                esc(&clip(&format!("{pos}{id}{}", mark.unwrap_or_default()), max_chars)),
+                esc(&clip(
+                    &format!("{pos}{id}{}", mark.unwrap_or_default()),
+                    max_chars
+                )),
                 esc(&clip(&format!("{figures}{status}"), max_chars + 4)),
                 bx = x + 6.0,
                 bw = col_w - 12.0,
                 tx = x + 12.0,
                 ty1 = y + 18.0,
                 ty2 = y + 35.0,
-                dash = if stale { r#" stroke-dasharray="4 3""# } else { "" },
+                dash = if stale {
+                    r#" stroke-dasharray="4 3""#
+                } else {
+                    ""
+                },
             );
         }
     }
@@ -208,19 +224,29 @@ pub fn latency_chart(report: &Report) -> String {
     let rows: Vec<(&str, &[f64])> = report
         .rows()
         .into_iter()
-        .filter_map(|r| r.stats.filter(|s| !s.latency_sorted.is_empty()).map(|s| (r.id, s.latency_sorted.as_slice())))
+        .filter_map(|r| {
+            r.stats
+                .filter(|s| !s.latency_sorted.is_empty())
+                .map(|s| (r.id, s.latency_sorted.as_slice()))
+        })
         .collect();
     let row_h = 26.0;
     let top = 16.0;
     let label_w = 330.0;
-    let height = top + rows.len().max(1) as f64 * row_h + 48.0;
+    let height = top + rows.len().max(1) as f64 * row_h + 60.0;
     let mut out = String::new();
     svg_open(&mut out, height, "Latency distribution per model");
     if rows.is_empty() {
-        out.push_str(r##"<text x="16" y="40" fill="#888">no successful attempt to plot</text></svg>"##);
+        out.push_str(
+            r##"<text x="16" y="40" fill="#888">no successful attempt to plot</text></svg>"##,
+        );
         return out;
     }
-    let lo = rows.iter().map(|(_, v)| v[0]).fold(f64::INFINITY, f64::min).max(1.0);
+    let lo = rows
+        .iter()
+        .map(|(_, v)| v[0])
+        .fold(f64::INFINITY, f64::min)
+        .max(1.0);
     let hi = rows
         .iter()
         .map(|(_, v)| v[v.len() - 1])
@@ -288,9 +314,8 @@ pub fn latency_chart(report: &Report) -> String {
     }
     let _ = write!(
         out,
-        r##"<text x="{lx}" y="{ty}" text-anchor="end" fill="#555" font-size="11">whiskers p5–p95 · box p25–p75 · bar p50 · dot p99 (log scale)</text></svg>"##,
-        lx = label_w - 10.0,
-        ty = bottom + 16.0
+        r##"<text x="16" y="{ty}" fill="#555" font-size="11">whiskers p5–p95 · box p25–p75 · bar p50 · dot p99 · log scale</text></svg>"##,
+        ty = bottom + 50.0
     );
     out
 }
@@ -305,17 +330,33 @@ pub fn rate_limit_chart(report: &Report) -> String {
         out.push_str(r##"<text x="16" y="40" fill="#888">no 429 in the files read</text></svg>"##);
         return out;
     };
-    let start = report.summary.oldest_ms.unwrap_or(first.ts_ms).min(first.ts_ms);
-    let end = report.summary.newest_ms.unwrap_or(last.ts_ms).max(last.ts_ms);
+    let start = report
+        .summary
+        .oldest_ms
+        .unwrap_or(first.ts_ms)
+        .min(first.ts_ms);
+    let end = report
+        .summary
+        .newest_ms
+        .unwrap_or(last.ts_ms)
+        .max(last.ts_ms);
     let buckets = 48usize;
     let span = (end - start).max(1) as f64;
     let mut counts = vec![[0u64; 5]; buckets];
     for m in marks {
         let b = (((m.ts_ms - start) as f64 / span) * buckets as f64) as usize;
-        let s = SCOPE_COLOURS.iter().position(|(sc, _)| *sc == m.scope).unwrap_or(4);
+        let s = SCOPE_COLOURS
+            .iter()
+            .position(|(sc, _)| *sc == m.scope)
+            .unwrap_or(4);
         counts[b.min(buckets - 1)][s] += 1;
     }
-    let max = counts.iter().map(|c| c.iter().sum::<u64>()).max().unwrap_or(1).max(1);
+    let max = counts
+        .iter()
+        .map(|c| c.iter().sum::<u64>())
+        .max()
+        .unwrap_or(1)
+        .max(1);
     let (x0, x1, y0, y1) = (60.0, WIDTH - 20.0, 30.0, height - 50.0);
     let bw = (x1 - x0) / buckets as f64;
     for k in 0..=4u64 {

@@ -69,7 +69,8 @@ fn row(r: &Row<'_>) -> Vec<String> {
         s.map(|s| s.provider.clone()).unwrap_or_default(),
         p.map(|p| p.status_after.to_string()).unwrap_or_default(),
         p.map(|p| p.status_before.to_string()).unwrap_or_default(),
-        p.map(|p| p.verdict.as_str().to_string()).unwrap_or_default(),
+        p.map(|p| p.verdict.as_str().to_string())
+            .unwrap_or_default(),
         s.map(|s| s.samples.to_string()).unwrap_or_default(),
         s.map(|s| s.counted.to_string()).unwrap_or_default(),
         s.map(|s| s.ok.to_string()).unwrap_or_default(),
@@ -87,7 +88,10 @@ fn row(r: &Row<'_>) -> Vec<String> {
         f(s.and_then(|s| s.ttft_ms.p50), 1),
         f(s.and_then(|s| s.ttft_ms.p95), 1),
         f(s.and_then(|s| s.tokens_per_s), 1),
-        f(s.and_then(|s| s.validation.as_ref().map(|v| v.pass.rate)), 4),
+        f(
+            s.and_then(|s| s.validation.as_ref().map(|v| v.pass.rate)),
+            4,
+        ),
         f(s.and_then(|s| s.cost_usd), 6),
         f(score.map(|x| x.value), 1),
         f(score.map(|x| x.lo), 1),

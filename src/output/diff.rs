@@ -22,7 +22,10 @@ mod tests {
     #[test]
     fn diff_shows_changed_lines_with_context() {
         let d = unified("a\nb\nc\n", "a\nB\nc\n", "registry.yaml");
-        assert!(d.starts_with("--- a/registry.yaml\n+++ b/registry.yaml\n"), "{d}");
+        assert!(
+            d.starts_with("--- a/registry.yaml\n+++ b/registry.yaml\n"),
+            "{d}"
+        );
         assert!(d.contains("-b\n+B\n"), "{d}");
         assert_eq!(unified("x\n", "x\n", "f"), "");
     }

@@ -66,10 +66,16 @@ impl Exporter for HtmlExporter {
         out.push_str("</tr></thead><tbody>\n");
         for r in report.rows() {
             let out_of_chain = r.placement.is_none_or(|p| p.position_after.is_none());
-            let _ = write!(out, "<tr{}>", if out_of_chain { " class=\"out\"" } else { "" });
+            let _ = write!(
+                out,
+                "<tr{}>",
+                if out_of_chain { " class=\"out\"" } else { "" }
+            );
             for (i, c) in cells(&r).iter().enumerate() {
                 let class = if i == 2 {
                     " class=\"model\""
+                } else if is_timing(i) {
+                    " class=\"num t\""
                 } else if is_num(i) {
                     " class=\"num\""
                 } else {
@@ -110,9 +116,17 @@ impl Exporter for HtmlExporter {
             }
             out.push_str("</ul>\n");
         }
-        let _ = writeln!(out, "<h2>How the ranking works</h2>\n{RULES}\n</body></html>");
+        let _ = writeln!(
+            out,
+            "<h2>How the ranking works</h2>\n{RULES}\n</body></html>"
+        );
         Ok(out.into_bytes())
     }
+}
+
+/// Columns holding timings (p50, p95, TTFT, tokens/s).
+fn is_timing(col: usize) -> bool {
+    matches!(col, 7..=10)
 }
 
 fn is_num(col: usize) -> bool {

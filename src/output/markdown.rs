@@ -39,7 +39,13 @@ fn table(out: &mut String, rows: &[Row<'_>]) {
             .into_iter()
             .enumerate()
             .filter(|(i, _)| *i != 1)
-            .map(|(i, v)| if i == 2 { format!("`{}`", escape(&v)) } else { escape(&v) })
+            .map(|(i, v)| {
+                if i == 2 {
+                    format!("`{}`", escape(&v))
+                } else {
+                    escape(&v)
+                }
+            })
             .collect();
         let _ = writeln!(out, "| {} |", c.join(" | "));
     }
@@ -81,7 +87,11 @@ impl Exporter for MarkdownExporter {
             table(&mut out, &out_of_chain);
             out.push('\n');
         }
-        let unlisted: Vec<Row<'_>> = rows.iter().filter(|r| r.placement.is_none()).copied().collect();
+        let unlisted: Vec<Row<'_>> = rows
+            .iter()
+            .filter(|r| r.placement.is_none())
+            .copied()
+            .collect();
         if !unlisted.is_empty() {
             out.push_str("## Measured but not in the registry\n\n");
             table(&mut out, &unlisted);

@@ -60,7 +60,8 @@ pub fn cells(r: &Row<'_>) -> Vec<String> {
             .unwrap_or_else(|| "–".into()),
         r.id.to_string(),
         status,
-        s.map(|s| s.samples.to_string()).unwrap_or_else(|| "0".into()),
+        s.map(|s| s.samples.to_string())
+            .unwrap_or_else(|| "0".into()),
         success,
         pct_cell(s.and_then(|s| s.rate_limited_share)),
         ms_cell(s.and_then(|s| s.latency_ms.p50)),

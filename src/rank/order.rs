@@ -142,8 +142,10 @@ fn score_text(s: Option<Score>) -> String {
 /// Every difference from the current registry, in the new chain order, then
 /// the other models in file order.
 pub(super) fn changes(placements: &[Placement], moves: &HashMap<String, Moves>) -> Vec<Change> {
-    let score_of: HashMap<&str, Option<Score>> =
-        placements.iter().map(|p| (p.id.as_str(), p.score)).collect();
+    let score_of: HashMap<&str, Option<Score>> = placements
+        .iter()
+        .map(|p| (p.id.as_str(), p.score))
+        .collect();
     let mut order: Vec<&Placement> = placements.iter().collect();
     order.sort_by_key(|p| p.position_after.unwrap_or(usize::MAX));
     let mut out = Vec::new();
@@ -168,7 +170,10 @@ pub(super) fn changes(placements: &[Placement], moves: &HashMap<String, Moves>) 
                 ChangeKind::Tier,
                 p.tier_before.clone(),
                 p.tier_after.clone(),
-                format!("p50 latency puts it in {}", p.tier_after.as_deref().unwrap_or("no tier")),
+                format!(
+                    "p50 latency puts it in {}",
+                    p.tier_after.as_deref().unwrap_or("no tier")
+                ),
             ));
         }
         match (p.position_before, p.position_after) {

@@ -29,10 +29,22 @@ fn registry(models: &[(&str, &str, &str)], order: Option<&[&str]>) -> Registry {
 
 /// `n` attempts of `model`: `ok` of them succeed with latencies spread evenly
 /// around `median` (±`spread` fraction); the rest fail with `fail`.
-fn feed(agg: &mut Aggregator, model: &str, n: usize, ok: usize, median: f64, spread: f64, fail: Outcome) {
+fn feed(
+    agg: &mut Aggregator,
+    model: &str,
+    n: usize,
+    ok: usize,
+    median: f64,
+    spread: f64,
+    fail: Outcome,
+) {
     for i in 0..n {
         let outcome = if i < ok { Outcome::Ok } else { fail };
-        let f = if ok > 1 { i as f64 / (ok - 1) as f64 - 0.5 } else { 0.0 };
+        let f = if ok > 1 {
+            i as f64 / (ok - 1) as f64 - 0.5
+        } else {
+            0.0
+        };
         agg.attempt(&AttemptView {
             ts_ms: 10 * DAY + i as i64,
             provider: "p",
@@ -80,11 +92,20 @@ fn the_gate_passes_fails_and_leaves_uncertain_models_alone() {
     assert_eq!(p("good").verdict, Verdict::Pass);
     assert_eq!(p("good").status_after, Status::Verified);
     assert_eq!(p("good").tier_after.as_deref(), Some("tier1"));
-    assert_eq!(p("flaky").verdict, Verdict::Uncertain, "{}", p("flaky").reason);
+    assert_eq!(
+        p("flaky").verdict,
+        Verdict::Uncertain,
+        "{}",
+        p("flaky").reason
+    );
     assert_eq!(p("flaky").status_after, Status::Verified);
     assert_eq!(p("broken").verdict, Verdict::Fail);
     assert_eq!(p("broken").status_after, Status::Candidate);
-    assert!(p("broken").reason.starts_with("unavailable"), "{}", p("broken").reason);
+    assert!(
+        p("broken").reason.starts_with("unavailable"),
+        "{}",
+        p("broken").reason
+    );
     assert_eq!(p("rejects").status_after, Status::Incompatible);
     assert_eq!(p("few").verdict, Verdict::Stale);
     assert_eq!(p("none").verdict, Verdict::NoData);
@@ -105,7 +126,10 @@ fn the_gate_passes_fails_and_leaves_uncertain_models_alone() {
 
 #[test]
 fn a_failing_model_never_gets_a_better_status() {
-    let reg = registry(&[("x", "incompatible", "tier1"), ("y", "verified", "tier1")], None);
+    let reg = registry(
+        &[("x", "incompatible", "tier1"), ("y", "verified", "tier1")],
+        None,
+    );
     let s = summary(|a| {
         feed(a, "x", 20, 2, 500.0, 0.1, Outcome::Timeout);
         feed(a, "y", 20, 20, 500.0, 0.1, Outcome::Ok);
@@ -135,11 +159,21 @@ fn tiers_change_only_past_the_boundary() {
     let r = rank(&reg, &s, &RankConfig::default());
     let p = |id| r.placement(id).unwrap();
     assert_eq!(p("hover").tier_after.as_deref(), Some("tier2"));
-    assert!(p("hover").flags.iter().any(|f| f.contains("near a tier boundary")));
+    assert!(
+        p("hover")
+            .flags
+            .iter()
+            .any(|f| f.contains("near a tier boundary"))
+    );
     assert_eq!(p("clear").tier_after.as_deref(), Some("tier1"));
     assert_eq!(p("slow").tier_after.as_deref(), Some("tier2"));
     assert_eq!(p("glacial").tier_after.as_deref(), Some("tier3"));
-    assert!(p("glacial").flags.iter().any(|f| f.contains("slower than every tier")));
+    assert!(
+        p("glacial")
+            .flags
+            .iter()
+            .any(|f| f.contains("slower than every tier"))
+    );
     assert_eq!(r.chain, ["clear", "hover", "slow", "glacial"]);
 }
 
@@ -162,13 +196,21 @@ fn only_significant_differences_reorder_a_tier() {
     let r = rank(&reg, &s, &RankConfig::default());
     assert_eq!(r.chain, ["c", "a", "b"]);
     let b = r.placement("b").unwrap();
-    assert!(b.flags.iter().any(|f| f.contains("order kept")), "{:?}", b.flags);
+    assert!(
+        b.flags.iter().any(|f| f.contains("order kept")),
+        "{:?}",
+        b.flags
+    );
     let moved = r
         .changes
         .iter()
         .find(|c| c.model == "c" && c.kind == ChangeKind::Position)
         .unwrap();
-    assert!(moved.reason.contains("significantly faster than a, b"), "{}", moved.reason);
+    assert!(
+        moved.reason.contains("significantly faster than a, b"),
+        "{}",
+        moved.reason
+    );
 }
 
 #[test]
@@ -193,7 +235,10 @@ fn stale_models_keep_their_index_in_the_tier() {
 
 #[test]
 fn validation_failures_slow_the_expected_time() {
-    let reg = registry(&[("a", "verified", "tier1"), ("b", "verified", "tier1")], None);
+    let reg = registry(
+        &[("a", "verified", "tier1"), ("b", "verified", "tier1")],
+        None,
+    );
     let mut agg = Aggregator::new();
     for (model, validation) in [("a", "tests_failed"), ("b", "passed")] {
         for i in 0..40 {
@@ -219,14 +264,20 @@ fn validation_failures_slow_the_expected_time() {
 
 #[test]
 fn retired_models_are_left_alone() {
-    let reg = registry(&[("r", "retired", "tier1"), ("v", "verified", "tier1")], None);
+    let reg = registry(
+        &[("r", "retired", "tier1"), ("v", "verified", "tier1")],
+        None,
+    );
     let s = summary(|a| {
         feed(a, "r", 30, 30, 100.0, 0.1, Outcome::Ok);
         feed(a, "v", 30, 30, 1000.0, 0.1, Outcome::Ok);
     });
     let r = rank(&reg, &s, &RankConfig::default());
     let p = r.placement("r").unwrap();
-    assert_eq!((p.verdict, p.status_after), (Verdict::Retired, Status::Retired));
+    assert_eq!(
+        (p.verdict, p.status_after),
+        (Verdict::Retired, Status::Retired)
+    );
     assert_eq!(r.chain, ["v"]);
 }
 
@@ -244,7 +295,10 @@ fn file_order_fills_chain_slots_and_keeps_the_rest() {
     // y joins the chain first; a leaves it.
     let order = file_order(&reg, &["y".into(), "b".into()]);
     assert_eq!(order, ["y", "x", "b", "a"]);
-    assert_eq!(file_order(&reg, &["a".into(), "b".into()]), ["a", "x", "b", "y"]);
+    assert_eq!(
+        file_order(&reg, &["a".into(), "b".into()]),
+        ["a", "x", "b", "y"]
+    );
 }
 
 #[test]

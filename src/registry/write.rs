@@ -195,17 +195,32 @@ fn update_stats(item: &Mapping, s: &StatsUpdate) {
             return;
         }
         let pos = STATS_KEYS.iter().position(|k| *k == key).unwrap_or(0);
-        match STATS_KEYS[pos + 1..].iter().find(|k| stats.contains_key(**k)) {
+        match STATS_KEYS[pos + 1..]
+            .iter()
+            .find(|k| stats.contains_key(**k))
+        {
             Some(next) => {
                 stats.insert_before(*next, key, v);
             }
             None => stats.set(key, v),
         }
     };
-    put("p50_ms", s.p50_ms.as_ref().map(|v| v as &dyn yaml_edit::AsYaml));
-    put("success_rate", rate.as_ref().map(|v| v as &dyn yaml_edit::AsYaml));
-    put("samples", s.samples.as_ref().map(|v| v as &dyn yaml_edit::AsYaml));
-    put("measured", measured.as_ref().map(|v| v as &dyn yaml_edit::AsYaml));
+    put(
+        "p50_ms",
+        s.p50_ms.as_ref().map(|v| v as &dyn yaml_edit::AsYaml),
+    );
+    put(
+        "success_rate",
+        rate.as_ref().map(|v| v as &dyn yaml_edit::AsYaml),
+    );
+    put(
+        "samples",
+        s.samples.as_ref().map(|v| v as &dyn yaml_edit::AsYaml),
+    );
+    put(
+        "measured",
+        measured.as_ref().map(|v| v as &dyn yaml_edit::AsYaml),
+    );
     stats.set("source", s.source.as_str());
 }
 
@@ -221,10 +236,12 @@ fn update_order(root: &Mapping, chain: &[String], path: &Path) -> Result<(), Wri
         rotation.remove("order");
         return Ok(());
     }
-    let order = rotation.get_sequence("order").ok_or_else(|| WriteError::Shape {
-        path: path.to_path_buf(),
-        what: "'rotation.order' is not a list".into(),
-    })?;
+    let order = rotation
+        .get_sequence("order")
+        .ok_or_else(|| WriteError::Shape {
+            path: path.to_path_buf(),
+            what: "'rotation.order' is not a list".into(),
+        })?;
     let current: Vec<String> = order
         .values()
         .map(|v| v.as_scalar().map(|s| s.as_string()).unwrap_or_default())
@@ -281,7 +298,9 @@ pub fn write_atomic_with(
         .map_err(io)?;
     tmp.write_all(new.as_bytes()).map_err(io)?;
     if let Ok(meta) = std::fs::metadata(path) {
-        tmp.as_file().set_permissions(meta.permissions()).map_err(io)?;
+        tmp.as_file()
+            .set_permissions(meta.permissions())
+            .map_err(io)?;
     }
     tmp.as_file().sync_all().map_err(io)?;
     before_rename(tmp.path()).map_err(io)?;

@@ -49,7 +49,12 @@ impl Rate {
         let rate = (hits / total).clamp(0.0, 1.0);
         let n_eff = total * total / total_sq;
         let (lo, hi) = wilson_interval_z(rate * n_eff, n_eff, Z95);
-        Some(Rate { rate, lo, hi, n_eff })
+        Some(Rate {
+            rate,
+            lo,
+            hi,
+            n_eff,
+        })
     }
 }
 
@@ -214,7 +219,8 @@ impl RecordSink for Aggregator {
             Some(&i) => i,
             None => {
                 self.models.push((a.model.to_string(), Acc::default()));
-                self.index.insert(a.model.to_string(), self.models.len() - 1);
+                self.index
+                    .insert(a.model.to_string(), self.models.len() - 1);
                 self.models.len() - 1
             }
         };
@@ -361,7 +367,11 @@ fn model_stats(
     }
     acc.providers
         .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    let provider = acc.providers.first().map(|p| p.0.clone()).unwrap_or_default();
+    let provider = acc
+        .providers
+        .first()
+        .map(|p| p.0.clone())
+        .unwrap_or_default();
     let errors = Outcome::ALL
         .iter()
         .zip(acc.outcomes)
@@ -390,9 +400,8 @@ fn model_stats(
                 .collect(),
             pass,
         });
-    let cost_usd = price(&id, &provider).map(|(p, c)| {
-        acc.input_tokens as f64 * p + acc.output_tokens as f64 * c
-    });
+    let cost_usd = price(&id, &provider)
+        .map(|(p, c)| acc.input_tokens as f64 * p + acc.output_tokens as f64 * c);
     let tps = &acc.tps;
     ModelStats {
         provider,

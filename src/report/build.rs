@@ -169,9 +169,9 @@ impl PriceList {
             .model(id)
             .map(|m| m.provider.as_str())
             .unwrap_or(provider);
-        let local = registry.provider(provider).is_some_and(|p| {
-            matches!(p.kind, ProviderKind::Ollama | ProviderKind::LlamaCpp)
-        });
+        let local = registry
+            .provider(provider)
+            .is_some_and(|p| matches!(p.kind, ProviderKind::Ollama | ProviderKind::LlamaCpp));
         if local {
             return Some((0.0, 0.0));
         }

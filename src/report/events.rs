@@ -162,12 +162,10 @@ impl EventAcc {
                 self.give_ups += 1;
                 bump(&mut self.give_ups_by_reason, e.reason);
             }
-            "breaker" => {
-                if e.to == Some("open") {
-                    self.breaker_opens += 1;
-                    if let Some(m) = e.model {
-                        self.model(m).breaker_opens += 1;
-                    }
+            "breaker" if e.to == Some("open") => {
+                self.breaker_opens += 1;
+                if let Some(m) = e.model {
+                    self.model(m).breaker_opens += 1;
                 }
             }
             "quota_exhausted" | "quota" => self.quota_exhausted += 1,
@@ -274,7 +272,10 @@ mod tests {
         assert_eq!((m.requests, m.requests_ok), (4, 3));
         assert_eq!(m.primary_share, Some(2.0 / 3.0));
         assert_eq!(m.fallback_rate, Some(1.0 / 3.0));
-        assert_eq!((m.fallbacks, m.waits, m.give_ups, m.breaker_opens), (1, 2, 1, 1));
+        assert_eq!(
+            (m.fallbacks, m.waits, m.give_ups, m.breaker_opens),
+            (1, 2, 1, 1)
+        );
         assert_eq!(m.wait_ms_total, 2000.25);
         assert_eq!(m.waits_by_reason.get("unknown"), Some(&1));
         assert_eq!(models["a"].primary_of, 4);

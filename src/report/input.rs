@@ -11,9 +11,13 @@ pub const DEFAULT_RESULTS_DIR: &str = "results";
 /// A bad file argument or duration.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("no results files found in {where_}\n  hint: run `rotor probe` first, or name files: rotor report results/*.jsonl")]
+    #[error(
+        "no results files found in {where_}\n  hint: run `rotor probe` first, or name files: rotor report results/*.jsonl"
+    )]
     NoFiles { where_: String },
-    #[error("{path}: no such file or directory\n  hint: check the path, or quote a glob so rotor expands it: 'results/*.jsonl'")]
+    #[error(
+        "{path}: no such file or directory\n  hint: check the path, or quote a glob so rotor expands it: 'results/*.jsonl'"
+    )]
     Missing { path: String },
     #[error("invalid glob '{pattern}': {message}")]
     Glob { pattern: String, message: String },
@@ -21,7 +25,9 @@ pub enum InputError {
     List { path: PathBuf, message: String },
     #[error("invalid duration '{text}'\n  hint: a number and a unit: 90s, 30m, 12h, 7d, 2w")]
     Duration { text: String },
-    #[error("invalid --since '{text}'\n  hint: a duration before now (7d, 12h) or a date (2026-11-01) or an RFC 3339 time")]
+    #[error(
+        "invalid --since '{text}'\n  hint: a duration before now (7d, 12h) or a date (2026-11-01) or an RFC 3339 time"
+    )]
     Since { text: String },
 }
 
@@ -139,7 +145,9 @@ pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Inpu
             text: text.to_string(),
         }
     })?;
-    Ok(now.checked_sub_signed(delta).unwrap_or(DateTime::<Utc>::MIN_UTC))
+    Ok(now
+        .checked_sub_signed(delta)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC))
 }
 
 #[cfg(test)]

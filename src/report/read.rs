@@ -25,7 +25,11 @@ pub enum ReadError {
         "{} line {line}: schema_version {found} is not supported by this rotor ({SCHEMA_VERSION})\n  hint: read it with the rotor version that wrote it, or leave the file out",
         path.display()
     )]
-    Schema { path: PathBuf, line: u64, found: u64 },
+    Schema {
+        path: PathBuf,
+        line: u64,
+        found: u64,
+    },
     #[error("{} line {line}: not a rotor record: {message}\n  hint: results files hold one JSON object per line, as written by `rotor probe --out`", path.display())]
     Malformed {
         path: PathBuf,

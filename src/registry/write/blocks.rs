@@ -68,7 +68,9 @@ fn layout(text: &str, path: &Path) -> Result<Layout, WriteError> {
         let trimmed = prefix.trim_start_matches(' ');
         let rest = trimmed.strip_prefix('-').unwrap_or("x");
         if !rest.chars().all(|c| c == ' ') || rest.is_empty() {
-            return Err(shape("'models:' items must be block items written '- id: ...'"));
+            return Err(shape(
+                "'models:' items must be block items written '- id: ...'",
+            ));
         }
         let d = prefix.len() - trimmed.len();
         if dash_indent.is_some_and(|x| x != d) {

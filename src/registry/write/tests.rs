@@ -72,7 +72,11 @@ fn scalar_edits_keep_comments_and_touch_only_their_lines() {
     let diff = crate::output::diff::unified(TEXT, &out, "registry.yaml");
     let changed = diff
         .lines()
-        .filter(|l| (l.starts_with('-') || l.starts_with('+')) && !l.starts_with("---") && !l.starts_with("+++"))
+        .filter(|l| {
+            (l.starts_with('-') || l.starts_with('+'))
+                && !l.starts_with("---")
+                && !l.starts_with("+++")
+        })
         .count();
     assert!(changed <= 19, "{changed} lines changed:\n{diff}");
 }
@@ -94,7 +98,10 @@ fn stats_are_added_before_notes_when_missing() {
     let out = apply(&text, path(), &edit).unwrap();
     let at = out.find("id: ministral-3:3b").unwrap();
     let block = &out[at..];
-    assert!(block.find("stats:").unwrap() < block.find("notes:").unwrap(), "{block}");
+    assert!(
+        block.find("stats:").unwrap() < block.find("notes:").unwrap(),
+        "{block}"
+    );
     let reg = Registry::from_str(&out, path()).unwrap();
     assert_eq!(reg.model("ministral-3:3b").unwrap().p50_ms(), Some(1234));
 }
