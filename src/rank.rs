@@ -32,9 +32,11 @@
 //!    interval by the other ends of the rates' Wilson intervals.
 //! 4. **Order.** Within a tier, models start in their current order (chain
 //!    position, then file position, then id — a total order) and a model moves
-//!    ahead of another only when its whole score interval is below the
-//!    other's (**non-overlapping intervals**): an insertion sort with that
-//!    comparison. Overlapping intervals keep the current order, so a noisy
+//!    ahead of another only when it is significantly better (**non-overlapping
+//!    intervals**): its whole score interval is below the other's, or its
+//!    median latency interval is below the other's while its success and
+//!    validation intervals are not below the other's (faster, and not less
+//!    reliable). An insertion sort with that comparison. Overlapping intervals keep the current order, so a noisy
 //!    re-run does not reorder the chain. Stale models (and chain members
 //!    without latency figures) keep their index in the tier.
 //! 5. **Chain** = the tiers' lists, fastest tier first. Every difference from
@@ -101,7 +103,8 @@ impl Verdict {
     }
 }
 
-/// Expected time to a good answer, ms, with its interval (`hi` may be infinite).
+/// Expected time to a good answer, ms, with its interval (`hi` is infinite
+/// when no answer was good), and the intervals it comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Score {
     #[serde(serialize_with = "finite_or_null")]
@@ -110,6 +113,15 @@ pub struct Score {
     pub lo: f64,
     #[serde(serialize_with = "finite_or_null")]
     pub hi: f64,
+    /// The 95% interval of the median latency.
+    #[serde(skip)]
+    pub p50: [f64; 2],
+    /// The 95% Wilson interval of success.
+    #[serde(skip)]
+    pub success: [f64; 2],
+    /// The 95% Wilson interval of the validation pass rate (`[1, 1]` without validation).
+    #[serde(skip)]
+    pub valid: [f64; 2],
 }
 
 fn finite_or_null<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
@@ -135,12 +147,23 @@ impl Score {
             value: div(p50, s.rate * v),
             lo: div(p_lo, s.hi * v_hi),
             hi: div(p_hi, s.lo * v_lo),
+            p50: [p_lo, p_hi],
+            success: [s.lo, s.hi],
+            valid: [v_lo, v_hi],
         })
     }
 
-    /// The whole interval of `self` is below the other's.
+    /// Significantly better than `other`: the whole score interval is below
+    /// the other's, or the median's interval is entirely below the other's
+    /// while neither the success nor the validation interval is entirely
+    /// below the other's (faster, and not less reliable).
     pub fn significantly_better(&self, other: &Score) -> bool {
+        let faster = self.p50[1] < other.p50[0];
+        let not_worse = |a: [f64; 2], b: [f64; 2]| a[1] >= b[0];
         self.hi < other.lo
+            || (faster
+                && not_worse(self.success, other.success)
+                && not_worse(self.valid, other.valid))
     }
 }
 

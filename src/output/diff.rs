@@ -2,16 +2,22 @@
 
 use similar::TextDiff;
 
-/// A unified diff (`--- a/PATH`, `+++ b/PATH`, three lines of context), or an
-/// empty string when nothing changed.
+/// A unified diff (`--- a/PATH`, `+++ b/PATH` for a relative path, the path
+/// itself for an absolute one; three lines of context), or an empty string
+/// when nothing changed.
 pub fn unified(old: &str, new: &str, path: &str) -> String {
     if old == new {
         return String::new();
     }
+    let (a, b) = if path.starts_with('/') {
+        (path.to_string(), path.to_string())
+    } else {
+        (format!("a/{path}"), format!("b/{path}"))
+    };
     TextDiff::from_lines(old, new)
         .unified_diff()
         .context_radius(3)
-        .header(&format!("a/{path}"), &format!("b/{path}"))
+        .header(&a, &b)
         .to_string()
 }
 
@@ -28,5 +34,8 @@ mod tests {
         );
         assert!(d.contains("-b\n+B\n"), "{d}");
         assert_eq!(unified("x\n", "x\n", "f"), "");
+        assert!(
+            unified("a\n", "b\n", "/tmp/r.yaml").starts_with("--- /tmp/r.yaml\n+++ /tmp/r.yaml\n")
+        );
     }
 }

@@ -33,8 +33,9 @@ const RULES: &str = "<p class=\"rules\">A model passes the reliability gate when
 upper bound is below it leaves the chain (incompatible or unavailable); fewer samples keep it in place, \
 flagged stale. Passing models are tiered by p50 latency (leaving a tier only when the median's 95% \
 interval is past the bound) and ordered within a tier by expected time to a good answer, \
-p50 / (success × validation pass rate). A model moves ahead of another only when their intervals do \
-not overlap. Records weigh 0.5^(age / half-life), age from the newest record.</p>";
+p50 / (success × validation pass rate). A model moves ahead of another only when it is significantly better: \
+its score interval is below the other's, or its median latency interval is below the other's and it is not \
+less reliable (non-overlapping intervals). Records weigh 0.5^(age / half-life), age from the newest record.</p>";
 
 impl Exporter for HtmlExporter {
     fn export(&self, report: &Report) -> Result<Vec<u8>, ExportError> {

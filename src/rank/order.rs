@@ -121,8 +121,8 @@ pub(super) fn order_chain(
 
 fn overlap_flag(ahead: &str, sa: &Score, sb: &Score) -> String {
     format!(
-        "faster than {ahead} on the point estimate ({} vs {}) but the intervals overlap \
-         ({}–{} vs {}–{}): order kept",
+        "better than {ahead} on the point estimate ({} vs {}) but not significantly \
+         (expected time {}–{} vs {}–{}): order kept",
         ms(sb.value),
         ms(sa.value),
         ms(sb.lo),
@@ -134,7 +134,14 @@ fn overlap_flag(ahead: &str, sa: &Score, sb: &Score) -> String {
 
 fn score_text(s: Option<Score>) -> String {
     match s {
-        Some(s) => format!("{} ({}–{})", ms(s.value), ms(s.lo), ms(s.hi)),
+        Some(s) => format!(
+            "expected time {} ({}–{}), p50 interval {}–{}",
+            ms(s.value),
+            ms(s.lo),
+            ms(s.hi),
+            ms(s.p50[0]),
+            ms(s.p50[1])
+        ),
         None => "—".into(),
     }
 }
@@ -193,7 +200,7 @@ pub(super) fn changes(placements: &[Placement], moves: &HashMap<String, Moves>) 
                 let m = moves.get(&p.id);
                 let reason = match m {
                     Some(m) if !m.overtook.is_empty() => format!(
-                        "significantly faster than {}: expected time {} vs {}",
+                        "significantly better than {}: {} vs {}",
                         m.overtook.join(", "),
                         score_text(p.score),
                         m.overtook
@@ -203,7 +210,7 @@ pub(super) fn changes(placements: &[Placement], moves: &HashMap<String, Moves>) 
                             .join(", ")
                     ),
                     Some(m) if !m.overtaken_by.is_empty() => format!(
-                        "{} significantly faster moved ahead",
+                        "{} moved ahead (significantly better)",
                         m.overtaken_by.join(", ")
                     ),
                     _ if p.tier_before != p.tier_after => "moved with its tier".to_string(),

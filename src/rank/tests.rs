@@ -207,7 +207,7 @@ fn only_significant_differences_reorder_a_tier() {
         .find(|c| c.model == "c" && c.kind == ChangeKind::Position)
         .unwrap();
     assert!(
-        moved.reason.contains("significantly faster than a, b"),
+        moved.reason.contains("significantly better than a, b"),
         "{}",
         moved.reason
     );
@@ -308,4 +308,75 @@ fn percentages_and_durations_read_well() {
     assert_eq!(ms(880.4), "880 ms");
     assert_eq!(ms(2350.0), "2.35 s");
     assert_eq!(ms(f64::INFINITY), "∞");
+}
+
+fn feed_validated(
+    agg: &mut Aggregator,
+    model: &str,
+    n: usize,
+    ok: usize,
+    median: f64,
+    spread: f64,
+) {
+    for i in 0..n {
+        let f = i as f64 / (n - 1) as f64 - 0.5;
+        agg.attempt(&AttemptView {
+            ts_ms: i as i64,
+            provider: "p",
+            model,
+            outcome: if i < ok {
+                Outcome::Ok
+            } else {
+                Outcome::ServerError
+            },
+            scope: None,
+            latency_ms: Some(median * (1.0 + 2.0 * spread * f)),
+            ttft_ms: None,
+            tokens_per_s: None,
+            input_tokens: None,
+            output_tokens: None,
+            validation: (i < ok).then_some("passed"),
+        });
+    }
+}
+
+#[test]
+fn a_clearly_faster_model_as_reliable_moves_even_when_scores_overlap() {
+    let reg = registry(
+        &[("slow", "verified", "tier2"), ("fast", "verified", "tier2")],
+        None,
+    );
+    let s = summary(|a| {
+        feed_validated(a, "slow", 25, 25, 4000.0, 0.1);
+        feed_validated(a, "fast", 25, 25, 3000.0, 0.1);
+    });
+    let r = rank(&reg, &s, &RankConfig::default());
+    let (f, sl) = (
+        r.placement("fast").unwrap().score.unwrap(),
+        r.placement("slow").unwrap().score.unwrap(),
+    );
+    assert!(f.hi >= sl.lo, "the score intervals overlap: {f:?} {sl:?}");
+    assert_eq!(
+        r.chain,
+        ["fast", "slow"],
+        "but the medians do not, at equal reliability"
+    );
+}
+
+#[test]
+fn a_faster_but_less_reliable_model_does_not_jump_on_latency_alone() {
+    let reg = registry(
+        &[
+            ("steady", "verified", "tier1"),
+            ("shaky", "verified", "tier1"),
+        ],
+        None,
+    );
+    let s = summary(|a| {
+        feed_validated(a, "steady", 60, 60, 1000.0, 0.1);
+        // 75% success: its interval is entirely below steady's.
+        feed_validated(a, "shaky", 60, 45, 800.0, 0.1);
+    });
+    let r = rank(&reg, &s, &RankConfig::default());
+    assert_eq!(r.chain, ["steady", "shaky"]);
 }
