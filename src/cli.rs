@@ -48,6 +48,119 @@ pub enum Command {
         after_help = "Examples:\n  rotor sim                         # free-tier scenario on an ephemeral port\n  rotor sim --scenario storm --addr 127.0.0.1:8080\n  rotor sim --scenario my-scenario.yaml --seed 7\n\nThe first line on stdout is the base URL (ending in /v1); GET /sim/stats shows what it did."
     )]
     Sim(SimArgs),
+    /// Aggregate results files, rerank the registry's tiers and chain; table, JSON, CSV, Markdown, HTML.
+    #[command(
+        long_about = "Aggregate results files (JSON Lines from probe and rotate-test, or their CSV) per model, \
+and rerank the registry: a reliability gate (Wilson lower bound of success), tiers by p50 latency, and \
+within a tier the expected time to a good answer; a model moves only when the difference is significant. \
+Recent runs weigh more (half-life 7 days, measured from the newest record).",
+        after_help = "Examples:\n  rotor report                           # every file in results/\n  rotor report results/today.jsonl --json > ranking.json\n  rotor report 'results/*.jsonl' --since 7d --markdown >> \"$GITHUB_STEP_SUMMARY\"\n  rotor report --html report.html\n  rotor report --dry-run                 # the registry.yaml diff --write would make\n  rotor report --write --min-samples 20 --min-success 0.9"
+    )]
+    Report(ReportArgs),
+    /// List a provider's models (GET /models), mark free ones, diff them against the registry.
+    #[command(
+        after_help = "Examples:\n  rotor models --free                    # OpenRouter's free models (no key needed)\n  rotor models --free --json > models.json\n  rotor models --diff                    # free models the registry lacks, and gone ones\n  rotor models --diff --write            # add new ones as candidates, retire gone ones\n  rotor models --base-url http://127.0.0.1:11434/v1 --provider local"
+    )]
+    Models(ModelsArgs),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  rotor completions bash > ~/.local/share/bash-completion/completions/rotor\n  rotor completions zsh > ~/.zfunc/_rotor\n  rotor completions fish > ~/.config/fish/completions/rotor.fish"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the man page, or write one page per command into a directory.
+    #[command(
+        after_help = "Examples:\n  rotor man | man -l -\n  rotor man --out /usr/local/share/man/man1"
+    )]
+    Man(ManArgs),
+}
+
+/// `rotor report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Results files, directories or quoted globs (JSON Lines or CSV); default results/.
+    #[arg(value_name = "FILES")]
+    pub files: Vec<String>,
+    /// Leave out records older than this: a duration before now (7d, 12h) or a date/time.
+    #[arg(long, value_name = "DURATION|DATE")]
+    pub since: Option<String>,
+    /// Decay half-life: a record this old weighs half as much as the newest (0: no decay).
+    #[arg(long, default_value = "7d", value_name = "DURATION")]
+    pub half_life: String,
+    /// Attempts a model needs before the gate judges it; fewer keep it in place, flagged stale.
+    #[arg(long, default_value_t = crate::rank::DEFAULT_MIN_SAMPLES, value_name = "N")]
+    pub min_samples: u64,
+    /// The gate: the lower bound of the 95% Wilson interval of success must reach this.
+    #[arg(long, default_value_t = crate::rank::DEFAULT_MIN_SUCCESS, value_name = "FRACTION")]
+    pub min_success: f64,
+    /// Print the ordering, statistics and changes as JSON.
+    #[arg(long, conflicts_with_all = ["csv", "markdown"])]
+    pub json: bool,
+    /// Print one CSV row per model.
+    #[arg(long, conflicts_with = "markdown")]
+    pub csv: bool,
+    /// Print Markdown (for a CI job summary or a pull request).
+    #[arg(long)]
+    pub markdown: bool,
+    /// Also write a self-contained HTML report with SVG charts to PATH.
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+    /// Rewrite the registry with the new order, tiers, statuses and stats (atomic; keeps comments); prints the diff.
+    #[arg(long)]
+    pub write: bool,
+    /// Print the diff --write would make, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Prices for cost figures: a GET /models body or `rotor models --json` output.
+    #[arg(long, value_name = "FILE")]
+    pub pricing: Option<PathBuf>,
+}
+
+/// `rotor models`.
+#[derive(Debug, Args)]
+pub struct ModelsArgs {
+    /// The registry provider to list (default: openrouter, else the first provider).
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<String>,
+    /// Only free models (id ending in :free, or zero prompt and completion prices).
+    #[arg(long)]
+    pub free: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Compare with the registry: free models it lacks, and its models that are gone.
+    #[arg(long)]
+    pub diff: bool,
+    /// With --diff: add new free models as candidates and retire gone ones (atomic; keeps comments).
+    #[arg(long)]
+    pub write: bool,
+    /// With --diff: print the registry diff --write would make, and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// List this OpenAI-compatible server instead of the provider's base URL.
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// The environment variable holding the API key (default: the provider's api_key_env).
+    #[arg(long, value_name = "VAR")]
+    pub api_key_env: Option<String>,
+    /// Seconds to wait for the list.
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub timeout: f64,
+}
+
+/// `rotor completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `rotor man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write rotor.1 and one rotor-COMMAND.1 per command into this directory instead of printing rotor.1.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// Flags shared by probe and rotate-test.

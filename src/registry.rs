@@ -6,6 +6,7 @@
 //! validated form the rest of rotor uses. Writing the file back is not done here.
 
 mod check;
+pub mod write;
 
 use std::collections::BTreeMap;
 use std::fmt;

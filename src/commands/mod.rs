@@ -1,8 +1,11 @@
 //! One file per subcommand; each wires the parts together and nothing more.
 
 pub mod backend;
+pub mod completions;
+pub mod models;
 pub mod observer;
 pub mod probe;
+pub mod report;
 pub mod run;
 pub mod sim;
 
@@ -15,6 +18,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         quiet: cli.quiet,
     };
     match cli.command {
+        Command::Report(args) => report::run(args, &global).await,
+        Command::Models(args) => models::run(args, &global).await,
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => completions::man(args),
         Command::Probe(args) => probe::run(&global, args).await,
         Command::Sim(args) => sim::run(&global, args).await,
     }

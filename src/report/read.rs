@@ -1,0 +1,511 @@
+//! Streaming readers for results files: JSON Lines (every record kind) and
+//! CSV (attempt rows), into light borrowed views handed to a [`RecordSink`].
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::read_lenient::{lenient_bool, lenient_f64, lenient_str, lenient_u32};
+use crate::record::{Outcome, RateLimitScope, SCHEMA_VERSION};
+
+/// Why a results file could not be read. Every variant names the file, and the
+/// line when there is one.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "{} line {line}: schema_version {found} is not supported by this rotor ({SCHEMA_VERSION})\n  hint: read it with the rotor version that wrote it, or leave the file out",
+        path.display()
+    )]
+    Schema {
+        path: PathBuf,
+        line: u64,
+        found: u64,
+    },
+    #[error("{} line {line}: not a rotor record: {message}\n  hint: results files hold one JSON object per line, as written by `rotor probe --out`", path.display())]
+    Malformed {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+}
+
+/// One attempt, borrowed from the line being read.
+#[derive(Debug, Clone, Copy)]
+pub struct AttemptView<'a> {
+    /// Unix epoch milliseconds.
+    pub ts_ms: i64,
+    pub provider: &'a str,
+    pub model: &'a str,
+    pub outcome: Outcome,
+    pub scope: Option<RateLimitScope>,
+    pub latency_ms: Option<f64>,
+    pub ttft_ms: Option<f64>,
+    pub tokens_per_s: Option<f64>,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    pub validation: Option<&'a str>,
+}
+
+/// One engine event (or logical request), borrowed from the line being read.
+/// Fields the event does not carry, or carries with another type, are `None`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EventView<'a> {
+    pub ts_ms: i64,
+    /// `fallback`, `wait`, `give_up`, `breaker`, `quota_exhausted`, `request`, …
+    pub event: &'a str,
+    pub model: Option<&'a str>,
+    pub provider: Option<&'a str>,
+    pub from: Option<&'a str>,
+    pub to: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    /// `wait_ms`, or `duration_ms`.
+    pub wait_ms: Option<f64>,
+    pub waited_ms: Option<f64>,
+    pub model_used: Option<&'a str>,
+    pub primary: Option<&'a str>,
+    pub attempts: Option<u32>,
+    pub hops: Option<u32>,
+    pub ok: Option<bool>,
+}
+
+/// Receives the records as they are read.
+pub trait RecordSink {
+    fn attempt(&mut self, a: &AttemptView<'_>);
+    fn event(&mut self, e: &EventView<'_>);
+}
+
+/// What reading found besides the records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReadStats {
+    pub files: Vec<String>,
+    pub lines: u64,
+    pub attempts: u64,
+    pub events: u64,
+    /// Records older than `--since`.
+    pub skipped_old: u64,
+    /// Truncated lines skipped (one warning per file).
+    pub skipped_truncated: u64,
+}
+
+/// Reads every file in turn (JSON Lines, or CSV by extension), passing records
+/// at or after `since_ms` to `sink`.
+pub fn read_files(
+    paths: &[PathBuf],
+    since_ms: Option<i64>,
+    sink: &mut dyn RecordSink,
+) -> Result<ReadStats, ReadError> {
+    let mut stats = ReadStats::default();
+    for path in paths {
+        stats.files.push(path.display().to_string());
+        let file = File::open(path).map_err(|source| ReadError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let reader = BufReader::with_capacity(256 * 1024, file);
+        let is_csv = path.extension().and_then(|e| e.to_str()) == Some("csv");
+        let mut r = FileReader {
+            path,
+            since_ms,
+            sink: &mut *sink,
+            stats: &mut stats,
+            warned: false,
+        };
+        if is_csv {
+            r.read_csv(reader)?;
+        } else {
+            r.read_jsonl(reader)?;
+        }
+    }
+    Ok(stats)
+}
+
+/// The JSON fields report reads; everything else is skipped by serde.
+#[derive(Deserialize)]
+struct Line<'a> {
+    #[serde(default)]
+    schema_version: Option<u64>,
+    #[serde(default, borrow, deserialize_with = "lenient_str")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient_str")]
+    ts: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient_str")]
+    provider: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient_str")]
+    model: Option<Cow<'a, str>>,
+    #[serde(default)]
+    outcome: Option<Outcome>,
+    #[serde(default)]
+    rate_limit_scope: Option<RateLimitScope>,
+    #[serde(default, deserialize_with = "lenient_f64")]
+    latency_ms: Option<f64>,
+    #[serde(default, deserialize_with = "lenient_f64")]
+    ttft_ms: Option<f64>,
+    #[serde(default, deserialize_with = "lenient_f64")]
+    tokens_per_s: Option<f64>,
+    #[serde(default, deserialize_with = "lenient_f64")]
+    input_tokens: Option<f64>,
+    #[serde(default, deserialize_with = "lenient_f64")]
+    output_tokens: Option<f64>,
+    #[serde(default, borrow, deserialize_with = "lenient_str")]
+    validation: Option<Cow<'a, str>>,
+    // Engine events.
+    #[serde(default, borrow, deserialize_with = "lenient_str")]
+    event: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient_str")]
+    from: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient_str")]
+    to: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient_str")]
+    reason: Option<Cow<'a, str>>,
+    #[serde(default, deserialize_with = "lenient_f64")]
+    wait_ms: Option<f64>,
+    #[serde(default, deserialize_with = "lenient_f64")]
+    duration_ms: Option<f64>,
+    #[serde(default, deserialize_with = "lenient_f64")]
+    waited_ms: Option<f64>,
+    #[serde(default, borrow, deserialize_with = "lenient_str")]
+    model_used: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient_str")]
+    primary: Option<Cow<'a, str>>,
+    #[serde(default, deserialize_with = "lenient_u32")]
+    attempts: Option<u32>,
+    #[serde(default, deserialize_with = "lenient_u32")]
+    hops: Option<u32>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    ok: Option<bool>,
+}
+
+/// Only the version, to name it when a line of another schema does not parse.
+#[derive(Deserialize)]
+struct VersionOnly {
+    #[serde(default)]
+    schema_version: Option<u64>,
+}
+
+struct FileReader<'r> {
+    path: &'r Path,
+    since_ms: Option<i64>,
+    sink: &'r mut dyn RecordSink,
+    stats: &'r mut ReadStats,
+    warned: bool,
+}
+
+/// The start of a record a sink writes, used to find a complete record glued
+/// to a truncated one (a run killed mid-line, then resumed into the same file).
+const RECORD_START: &[u8] = b"{\"schema_version\"";
+
+impl FileReader<'_> {
+    fn read_jsonl(&mut self, mut reader: impl BufRead) -> Result<(), ReadError> {
+        let mut buf = Vec::with_capacity(4096);
+        let mut line_no = 0u64;
+        loop {
+            buf.clear();
+            let n = reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|source| ReadError::Io {
+                    path: self.path.to_path_buf(),
+                    source,
+                })?;
+            if n == 0 {
+                return Ok(());
+            }
+            line_no += 1;
+            self.stats.lines += 1;
+            let complete = buf.last() == Some(&b'\n');
+            let text = trim_ascii(&buf);
+            if text.is_empty() {
+                continue;
+            }
+            match serde_json::from_slice::<Line<'_>>(text) {
+                Ok(line) => self.accept(&line, line_no)?,
+                Err(e) => {
+                    if let Ok(v) = serde_json::from_slice::<VersionOnly>(text) {
+                        self.check_version(v.schema_version, line_no)?;
+                    }
+                    if !complete {
+                        self.truncated(line_no);
+                        continue;
+                    }
+                    let glued = find_last(text, RECORD_START).filter(|&i| i > 0);
+                    match glued.map(|i| serde_json::from_slice::<Line<'_>>(&text[i..])) {
+                        Some(Ok(line)) => {
+                            self.truncated(line_no);
+                            self.accept(&line, line_no)?;
+                        }
+                        _ => {
+                            return Err(ReadError::Malformed {
+                                path: self.path.to_path_buf(),
+                                line: line_no,
+                                message: e.to_string(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn truncated(&mut self, line_no: u64) {
+        self.stats.skipped_truncated += 1;
+        if !self.warned {
+            self.warned = true;
+            tracing::warn!(
+                "{} line {line_no}: skipped a truncated record (a run stopped mid-write?)",
+                self.path.display()
+            );
+        }
+    }
+
+    fn check_version(&self, found: Option<u64>, line: u64) -> Result<(), ReadError> {
+        match found {
+            Some(v) if v == u64::from(SCHEMA_VERSION) => Ok(()),
+            Some(found) => Err(ReadError::Schema {
+                path: self.path.to_path_buf(),
+                line,
+                found,
+            }),
+            None => Err(self.malformed(line, "no schema_version")),
+        }
+    }
+
+    fn malformed(&self, line: u64, message: impl Into<String>) -> ReadError {
+        ReadError::Malformed {
+            path: self.path.to_path_buf(),
+            line,
+            message: message.into(),
+        }
+    }
+
+    fn accept(&mut self, l: &Line<'_>, line_no: u64) -> Result<(), ReadError> {
+        self.check_version(l.schema_version, line_no)?;
+        let ts_ms = match l.ts.as_deref().map(parse_ts) {
+            Some(Some(ms)) => ms,
+            _ => return Err(self.malformed(line_no, "missing or invalid 'ts' (RFC 3339 time)")),
+        };
+        if self.since_ms.is_some_and(|s| ts_ms < s) {
+            self.stats.skipped_old += 1;
+            return Ok(());
+        }
+        let kind = l.kind.as_deref().unwrap_or("attempt");
+        match kind {
+            "attempt" => {
+                let (Some(model), Some(outcome)) = (l.model.as_deref(), l.outcome) else {
+                    return Err(self.malformed(line_no, "an attempt needs 'model' and 'outcome'"));
+                };
+                self.stats.attempts += 1;
+                self.sink.attempt(&AttemptView {
+                    ts_ms,
+                    provider: l.provider.as_deref().unwrap_or(""),
+                    model,
+                    outcome,
+                    scope: l.rate_limit_scope,
+                    latency_ms: l.latency_ms,
+                    ttft_ms: l.ttft_ms,
+                    tokens_per_s: l.tokens_per_s,
+                    input_tokens: l.input_tokens.and_then(to_u64),
+                    output_tokens: l.output_tokens.and_then(to_u64),
+                    validation: l.validation.as_deref(),
+                });
+            }
+            "event" | "request" => {
+                let event = if kind == "request" {
+                    "request"
+                } else {
+                    l.event.as_deref().unwrap_or("")
+                };
+                self.stats.events += 1;
+                self.sink.event(&EventView {
+                    ts_ms,
+                    event,
+                    model: l.model.as_deref(),
+                    provider: l.provider.as_deref(),
+                    from: l.from.as_deref(),
+                    to: l.to.as_deref(),
+                    reason: l.reason.as_deref(),
+                    wait_ms: l.wait_ms.or(l.duration_ms),
+                    waited_ms: l.waited_ms,
+                    model_used: l.model_used.as_deref(),
+                    primary: l.primary.as_deref(),
+                    attempts: l.attempts,
+                    hops: l.hops,
+                    ok: l.ok,
+                });
+            }
+            // Kinds from a later rotor of the same schema: nothing to count.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn read_csv(&mut self, reader: impl std::io::Read) -> Result<(), ReadError> {
+        let mut csv = csv::ReaderBuilder::new()
+            .flexible(true)
+            .has_headers(true)
+            .from_reader(reader);
+        let io = |e: csv::Error| ReadError::Io {
+            path: self.path.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        };
+        let headers = csv.byte_headers().map_err(io)?.clone();
+        let mut current = csv::ByteRecord::new();
+        let mut next = csv::ByteRecord::new();
+        let mut have = read_row(&mut csv, &mut current, self.path)?;
+        while have {
+            let more = read_row(&mut csv, &mut next, self.path)?;
+            let line_no = current.position().map_or(0, |p| p.line());
+            self.stats.lines += 1;
+            if current.len() != headers.len() {
+                if more {
+                    return Err(self.malformed(
+                        line_no,
+                        format!(
+                            "{} fields where the header has {}",
+                            current.len(),
+                            headers.len()
+                        ),
+                    ));
+                }
+                self.truncated(line_no);
+            } else {
+                match current.deserialize::<Line<'_>>(Some(&headers)) {
+                    Ok(line) => self.accept(&line, line_no)?,
+                    Err(_) if !more => self.truncated(line_no),
+                    Err(e) => return Err(self.malformed(line_no, e.to_string())),
+                }
+            }
+            std::mem::swap(&mut current, &mut next);
+            have = more;
+        }
+        Ok(())
+    }
+}
+
+fn read_row<R: std::io::Read>(
+    csv: &mut csv::Reader<R>,
+    rec: &mut csv::ByteRecord,
+    path: &Path,
+) -> Result<bool, ReadError> {
+    csv.read_byte_record(rec).map_err(|e| ReadError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    })
+}
+
+fn trim_ascii(b: &[u8]) -> &[u8] {
+    let start = b.iter().position(|c| !c.is_ascii_whitespace());
+    let end = b.iter().rposition(|c| !c.is_ascii_whitespace());
+    match (start, end) {
+        (Some(s), Some(e)) => &b[s..=e],
+        _ => &[],
+    }
+}
+
+fn find_last(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).rposition(|w| w == needle)
+}
+
+fn to_u64(v: f64) -> Option<u64> {
+    (v.is_finite() && v >= 0.0).then_some(v as u64)
+}
+
+/// RFC 3339 time to Unix epoch milliseconds. The form rotor writes
+/// (`2026-11-01T10:00:00.123456Z`) takes a fast path; anything else goes
+/// through chrono.
+pub fn parse_ts(s: &str) -> Option<i64> {
+    fast_utc_ts(s.as_bytes()).or_else(|| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.timestamp_millis())
+    })
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z` only; `None` for anything else.
+fn fast_utc_ts(b: &[u8]) -> Option<i64> {
+    if b.len() < 20 || b.last() != Some(&b'Z') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let mut v = 0i64;
+        for &c in b.get(r)? {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + i64::from(c - b'0');
+        }
+        Some(v)
+    };
+    let seps = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if seps.iter().any(|&(i, c)| b[i] != c) {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut ms = 0;
+    let frac = &b[19..b.len() - 1];
+    if !frac.is_empty() {
+        if frac[0] != b'.' || frac.len() < 2 || !frac[1..].iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        for (i, &c) in frac[1..].iter().take(3).enumerate() {
+            ms += i64::from(c - b'0') * [100, 10, 1][i];
+        }
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 24 + h) * 60 + mi) * 60_000 + sec * 1000 + ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn fast_timestamps_match_chrono() {
+        for s in [
+            "2026-11-01T10:00:00Z",
+            "2026-02-28T23:59:59.999999Z",
+            "2024-02-29T00:00:00.5Z",
+            "1970-01-01T00:00:00Z",
+        ] {
+            let chrono = chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .timestamp_millis();
+            assert_eq!(fast_utc_ts(s.as_bytes()), Some(chrono), "{s}");
+        }
+        // Other forms take chrono's path.
+        assert_eq!(fast_utc_ts(b"2026-11-01T10:00:00+02:00"), None);
+        assert_eq!(
+            parse_ts("2026-11-01T10:00:00+02:00"),
+            Some(1_793_520_000_000)
+        );
+        assert_eq!(parse_ts("yesterday"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn fast_path_agrees_with_chrono(ms in 0i64..4_102_444_800_000) {
+            let t = chrono::DateTime::from_timestamp_millis(ms).unwrap();
+            let s = t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+            prop_assert_eq!(fast_utc_ts(s.as_bytes()), Some(ms), "{}", s);
+        }
+    }
+}
