@@ -51,10 +51,12 @@ fn attempt(i: u32) -> AttemptRecord {
         },
         tokens_per_s: ok.then_some(80.0),
         stream: true,
+        response_id: None,
         content_started: false,
         validation: ok.then(|| if i % 5 == 0 { "tests_failed" } else { "passed" }.to_string()),
         validation_detail: None,
         validation_ms: None,
+        validation_isolation: None,
     }
 }
 
