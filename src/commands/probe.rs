@@ -90,8 +90,16 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
             ..Default::default()
         };
         let pb = pb.clone();
+        let summary = summary.clone();
         async move {
+            let model = req.chain[0].clone();
             let result = engine.run(req).await;
+            if let Some(g) = &result.gave_up
+                && let Ok(mut s) = summary.lock()
+            {
+                let provider = s.provider_of(&model).unwrap_or_default();
+                s.gave_up(&model, &provider, g.reason.as_str());
+            }
             pb.inc(1);
             result
         }
@@ -141,6 +149,15 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
         summary.attempts(),
         out_path.display()
     );
+    let gave_up = summary.gave_up_total();
+    if !gave_up.is_empty() {
+        let n: u64 = gave_up.values().sum();
+        let why: Vec<String> = gave_up.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        eprintln!(
+            "{n} prompt(s) ended without an answer ({}); the give_up events in the results file say why",
+            why.join(", ")
+        );
+    }
     if let Some(fatal) = outcome.fatal {
         return Err(Failure::environment(anyhow!(fatal)));
     }

@@ -74,6 +74,19 @@ pub enum GiveUpReason {
     AllIncompatible,
 }
 
+impl GiveUpReason {
+    /// The snake_case name used in records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GiveUpReason::Deadline => "deadline",
+            GiveUpReason::RetriesExhausted => "retries_exhausted",
+            GiveUpReason::ChainExhausted => "chain_exhausted",
+            GiveUpReason::Auth => "auth",
+            GiveUpReason::AllIncompatible => "all_incompatible",
+        }
+    }
+}
+
 /// One engine decision.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]

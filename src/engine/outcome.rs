@@ -32,7 +32,7 @@ use tokio::time::Instant;
 use super::clock::{Clock, after};
 use super::config::{EngineConfig, Policy};
 use super::events::{Event, FallbackReason};
-use super::limiter::RateStore;
+use super::limiter::{RateStore, WindowLimit};
 use super::prompt::PromptState;
 use super::request::Fatal;
 use super::state::{Cooldown, Shared, breaker_event, report_quota};
@@ -121,15 +121,30 @@ impl Shared {
         let epoch_now = s.clock.epoch_ms(now);
         let hint = r.hints.wait_ms(epoch_now).map(Duration::from_millis);
 
-        // Learn an account limit from X-RateLimit-Limit when none is configured.
+        // Learn a per-minute limit from X-RateLimit-Limit when none is
+        // configured: the account's when a 429 says the account's minute is
+        // spent (OpenRouter), else the model's own (OpenAI and LiteLLM send
+        // x-ratelimit-limit-requests per model on every response).
         if let Some(limit) = r.hints.limit.filter(|l| *l > 0)
             && r.scope != Some(RateLimitScope::AccountDay)
         {
-            let g = &mut self.groups[group];
-            if g.limits.per_window.is_none() {
-                g.learned_limit = Some(u32::try_from(limit).unwrap_or(u32::MAX));
+            let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+            if r.scope == Some(RateLimitScope::AccountMinute) {
+                let g = &mut self.groups[group];
+                if g.limits.per_window.is_none() {
+                    g.learned_limit = Some(limit);
+                }
+            } else if m.limit.is_none() {
+                m.limit = Some(
+                    WindowLimit {
+                        max: limit,
+                        window: self.groups[group].limits.window,
+                    }
+                    .with_margin(),
+                );
             }
         }
+        let m = &mut self.models[t];
 
         match r.outcome {
             Outcome::Ok if accepted != Some(false) => {

@@ -332,9 +332,18 @@ impl Shared {
         }
         let m = &mut self.models[t];
         send_at = send_at.max(m.pacer.reserve(at));
-        if let Some(l) = m.limit {
-            send_at = send_at.max(store.reserve_slot(&m.store_key, l, at));
+        match m.limit {
+            Some(l) => send_at = send_at.max(store.reserve_slot(&m.store_key, l, at)),
+            None => {
+                // As for the group: a limit learned later counts this send.
+                let record_only = WindowLimit {
+                    max: u32::MAX,
+                    window: self.groups[group].limits.window,
+                };
+                store.reserve_slot(&m.store_key, record_only, at);
+            }
         }
+        let m = &mut self.models[t];
         if let Some(tr) = m.breaker.on_send(send_at) {
             events.push(breaker_event(&m.target.id, tr));
         }

@@ -28,6 +28,9 @@ pub struct ModelSummary {
     pub verdicts: BTreeMap<String, u64>,
     /// Per prompt: (validated answers, passed), for pass@k.
     pub per_prompt: BTreeMap<String, (u64, u64)>,
+    /// Prompts that ended without an answer, by the engine's reason
+    /// (`deadline`, `retries_exhausted`, …).
+    pub gave_up: BTreeMap<String, u64>,
 }
 
 impl ModelSummary {
@@ -126,6 +129,32 @@ impl RunSummary {
         self.entry(&r.model, &r.provider).add(r);
     }
 
+    /// A prompt sent to `model` ended without an answer.
+    pub fn gave_up(&mut self, model: &str, provider: &str, reason: &str) {
+        *self
+            .entry(model, provider)
+            .gave_up
+            .entry(reason.to_string())
+            .or_default() += 1;
+    }
+
+    /// Prompts that ended without an answer, by reason, over all models.
+    pub fn gave_up_total(&self) -> BTreeMap<String, u64> {
+        let mut total = BTreeMap::new();
+        for m in &self.models {
+            for (k, v) in &m.gave_up {
+                *total.entry(k.clone()).or_default() += v;
+            }
+        }
+        total
+    }
+
+    pub fn provider_of(&self, model: &str) -> Option<String> {
+        self.index
+            .get(model)
+            .map(|&i| self.models[i].provider.clone())
+    }
+
     pub fn attempts(&self) -> u64 {
         self.models.iter().map(|m| m.attempts).sum()
     }
@@ -184,6 +213,8 @@ pub struct JsonModel {
     pub ttft_ms: Quantiles,
     pub tokens_per_s: Quantiles,
     pub output_tokens: u64,
+    /// Prompts that ended without an answer, by reason.
+    pub gave_up: BTreeMap<String, u64>,
     /// Validation verdicts by name; empty when nothing was validated.
     pub validation: BTreeMap<String, u64>,
     pub pass_at_1: Option<f64>,
@@ -220,6 +251,7 @@ impl From<&ModelSummary> for JsonModel {
             ttft_ms: Quantiles::of(&m.ttft_ms),
             tokens_per_s: Quantiles::of(&m.tokens_per_s),
             output_tokens: m.output_tokens,
+            gave_up: m.gave_up.clone(),
             validation: m.verdicts.clone(),
             pass_at_1: m.pass_at_k(1).map(round3),
             pass_at_k: m

@@ -49,14 +49,12 @@ pub fn probe_table(summary: &RunSummary, terminal: bool) -> Table {
         terminal,
     );
     for m in &summary.models {
-        let errors = if m.errors.is_empty() {
+        let mut parts: Vec<String> = m.errors.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        parts.extend(m.gave_up.iter().map(|(k, v)| format!("{v} gave up ({k})")));
+        let errors = if parts.is_empty() {
             "0".to_string()
         } else {
-            m.errors
-                .iter()
-                .map(|(k, v)| format!("{v} {k}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            parts.join(", ")
         };
         t.add_row(vec![
             m.model.clone(),

@@ -15,19 +15,41 @@ fn limited_server(
     scope: RateLimitScope,
     learn: Option<u64>,
 ) -> impl Fn(&str, Instant) -> Reply + Send + Sync {
-    let log: Mutex<VecDeque<Instant>> = Mutex::new(VecDeque::new());
-    move |_, t| {
-        let mut log = log.lock().unwrap();
+    limited_server_advertising(n, window, scope, learn, false)
+}
+
+/// A server allowing `n` requests per `window` (shared by all models, or per
+/// model when `scope` is `Model`), advertising `learn` as X-RateLimit-Limit on
+/// every response, or only on its 429s (OpenRouter's way) when `on_429_only`.
+fn limited_server_advertising(
+    n: usize,
+    window: Duration,
+    scope: RateLimitScope,
+    learn: Option<u64>,
+    on_429_only: bool,
+) -> impl Fn(&str, Instant) -> Reply + Send + Sync {
+    let logs: Mutex<HashMap<String, VecDeque<Instant>>> = Mutex::new(HashMap::new());
+    move |model, t| {
+        let key = if scope == RateLimitScope::Model {
+            model.to_string()
+        } else {
+            String::new()
+        };
+        let mut logs = logs.lock().unwrap();
+        let log = logs.entry(key).or_default();
         while log.front().is_some_and(|a| *a + window < t) {
             log.pop_front();
         }
-        let mut reply = if log.len() >= n {
+        let limited = log.len() >= n;
+        let mut reply = if limited {
             r429(scope, None)
         } else {
             log.push_back(t);
             ok("fine")
         };
-        reply.limit = learn;
+        if limited || !on_429_only {
+            reply.limit = learn;
+        }
         reply.took = Duration::from_millis(100);
         reply
     }
@@ -43,6 +65,18 @@ fn free_limit(per_window: Option<u32>) -> HashMap<String, ProviderLimits> {
             ..ProviderLimits::default()
         },
     )])
+}
+
+fn count_429_for(rig: &Rig, model: &str) -> usize {
+    rig.named("attempt")
+        .into_iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::Attempt { outcome: Outcome::RateLimited, model: m, .. } if m == model
+            )
+        })
+        .count()
 }
 
 fn count_429(rig: &Rig) -> usize {
@@ -109,17 +143,20 @@ async fn a_known_limit_means_no_429_from_a_server_enforcing_it() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_limit_is_learned_from_x_ratelimit_limit() {
-    let script = Script::server(limited_server(5, W, RateLimitScope::AccountMinute, Some(5)));
+async fn an_account_limit_is_learned_from_the_x_ratelimit_limit_of_its_429() {
+    // OpenRouter: no headers on success; the account-minute 429 carries them.
+    let script = Script::server(limited_server_advertising(
+        5,
+        W,
+        RateLimitScope::AccountMinute,
+        Some(5),
+        true,
+    ));
     let rig = Rig::with_limits(cfg(wait_first()), abc(), free_limit(None), script);
     for i in 0..20 {
         assert!(rig.run(&format!("p{i}"), &["A", "B"]).await.is_ok());
     }
-    assert_eq!(
-        count_429(&rig),
-        0,
-        "every send before learning is counted too"
-    );
+    assert_eq!(count_429(&rig), 1, "one 429 teaches the limit; none after");
     let snap = rig.engine.snapshot();
     let or = snap
         .providers
@@ -128,7 +165,72 @@ async fn a_limit_is_learned_from_x_ratelimit_limit() {
         .unwrap();
     assert_eq!(or.learned_limit, Some(5));
     let times: Vec<Instant> = rig.script.seen().iter().map(|s| s.at).collect();
-    assert_window(&times, 5, W);
+    let sent_ok: Vec<Instant> = times
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 5)
+        .map(|(_, t)| *t)
+        .collect();
+    assert_window(&sent_ok, 5, W);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_limit_advertised_on_every_response_is_the_models_own() {
+    // OpenAI / LiteLLM: x-ratelimit-limit-requests on every response, per
+    // model. Each model learns its own limit; the others are not slowed.
+    let script = Script::server(limited_server_advertising(
+        3,
+        W,
+        RateLimitScope::Model,
+        Some(3),
+        false,
+    ));
+    let rig = Rig::with_limits(cfg(wait_first()), abc(), free_limit(None), script);
+    // One sequence of prompts per model, the two free models side by side
+    // (their group's window is W; C, not free, would use the default minute).
+    let per_model = ["A", "B"].map(|m| {
+        let rig = &rig;
+        async move {
+            let mut ok = 0;
+            for i in 0..9 {
+                ok += usize::from(rig.run(&format!("p{i}{m}"), &[m]).await.is_ok());
+            }
+            ok
+        }
+    });
+    assert_eq!(join_all(per_model).await, vec![9, 9]);
+    assert_eq!(
+        count_429(&rig),
+        0,
+        "the first answer taught each model its limit"
+    );
+    let snap = rig.engine.snapshot();
+    let or = snap
+        .providers
+        .iter()
+        .find(|p| p.provider == "or" && p.free_only)
+        .unwrap();
+    assert_eq!(or.learned_limit, None, "not the account's");
+    for m in ["A", "B"] {
+        let times: Vec<Instant> = rig
+            .script
+            .seen()
+            .iter()
+            .filter(|s| s.model == m)
+            .map(|s| s.at)
+            .collect();
+        assert_eq!(times.len(), 9);
+        assert_window(&times, 3, W);
+        assert_eq!(count_429_for(&rig, m), 0);
+    }
+    // The two models were paced side by side, not one after another.
+    let last = rig.script.seen().iter().map(|s| s.at).max().unwrap();
+    assert!(
+        last - rig.t0 < 3 * W,
+        "{:?} {:?}",
+        last - rig.t0,
+        rig.calls()
+    );
 }
 
 #[tokio::test(start_paused = true)]
