@@ -211,18 +211,26 @@ async fn every_hostile_behaviour_is_classified_in_time_and_counted() {
             wrong.push(format!("ended early: {ctx}"));
         }
         assert!(!format!("{r:?}").contains(&canary()), "key leaked: {ctx}");
-        table.push((model, stream, r.outcome, r.error_type.clone(), took));
+        table.push((
+            model,
+            stream,
+            r.outcome,
+            r.error_type.clone(),
+            took,
+            r.scope,
+        ));
     }
     table.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-    for (model, stream, outcome, error_type, took) in &table {
+    for (model, stream, outcome, error_type, took, _) in &table {
         let mode = if *stream { "stream" } else { "json" };
         eprintln!("{model:34} {mode:6} {outcome:16} {error_type:?} {took:.2?}");
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n\n"));
 
-    // The simulator counted each request under the outcome the client recorded.
+    // The simulator counted each request under the outcome (and rate-limit
+    // scope) the client recorded.
     let stats = sim.stats();
-    for (model, _, outcome, _, _) in &table {
+    for (model, _, outcome, _, _, scope) in &table {
         let m = &stats.models[model];
         assert_eq!(m.requests, 2, "{model}: {m:?}");
         assert_eq!(
@@ -230,6 +238,14 @@ async fn every_hostile_behaviour_is_classified_in_time_and_counted() {
             Some(&2),
             "{model}: {m:?}"
         );
+        match scope {
+            Some(scope) => assert_eq!(
+                m.rate_limited_by_scope.get(scope.as_str()),
+                Some(&2),
+                "{model}: {m:?}"
+            ),
+            None => assert!(m.rate_limited_by_scope.is_empty(), "{model}: {m:?}"),
+        }
     }
     assert_eq!(stats.requests, 2 * models.len() as u64);
 
