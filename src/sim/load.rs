@@ -422,6 +422,18 @@ mod tests {
     }
 
     #[test]
+    fn the_format_reference_names_every_fault() {
+        let (_, text) = EMBEDDED.iter().find(|(n, _)| *n == "free-tier").unwrap();
+        let comments: String = text.lines().filter(|l| l.starts_with('#')).collect();
+        for name in crate::sim::FaultKind::NAMES {
+            assert!(
+                comments.contains(name),
+                "free-tier.yaml does not document {name}"
+            );
+        }
+    }
+
+    #[test]
     fn unknown_field_names_line_column_and_hint() {
         let e = err("name: x\nmodels:\n  - id: a\n    ttft: 5\n");
         assert!(e.starts_with("s.yaml:4:5: "), "{e}");

@@ -110,3 +110,24 @@ async fn a_hang_is_first_byte_even_when_both_deadlines_coincide() {
     let took = started.elapsed();
     assert!(took >= READ && took < READ + SLACK, "{took:?}");
 }
+
+#[test]
+fn the_docs_list_every_behaviour_of_the_catalogue() {
+    let doc = include_str!("../../docs/hostile-servers.md");
+    let scenario = Scenario::load(std::path::Path::new(HOSTILE)).unwrap();
+    for m in &scenario.models {
+        let short = m.id.trim_start_matches("hostile/");
+        assert!(
+            doc.contains(&format!("| `{short}` |")),
+            "docs/hostile-servers.md lacks {short}"
+        );
+        let fault = rotor::sim::FaultKind::ALL
+            .into_iter()
+            .find(|k| m.faults.unwrap().get(*k) == 1.0)
+            .unwrap();
+        assert!(
+            doc.contains(&format!("| `{fault}` |")),
+            "docs lack the fault {fault}"
+        );
+    }
+}
