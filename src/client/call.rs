@@ -77,7 +77,9 @@ impl HttpClient {
         let first_byte = after(sent, spec.first_byte_timeout);
         let resp = match timeout_at(first_byte.min(total), client.execute(request)).await {
             Err(_) => {
-                let (kind, limit) = if total <= first_byte {
+                // When both deadlines are the same instant (the engine passes
+                // first_byte = total), "no headers" is the better diagnosis.
+                let (kind, limit) = if total < first_byte {
                     ("total", spec.total_timeout)
                 } else {
                     ("first_byte", spec.first_byte_timeout)

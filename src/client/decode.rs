@@ -106,7 +106,28 @@ fn apply_chunk(r: &mut CallResult, chunk: ChatChunk, now: Instant) -> Step {
     if chunk.usage.is_some() {
         r.usage = chunk.usage;
     }
+    if r.finish_reason.as_deref() == Some(FINISH_ERROR) {
+        return Step::Fail(Failure::invalid(
+            "stream_error",
+            "the stream ended with finish_reason \"error\"",
+        ));
+    }
     Step::Continue
+}
+
+/// The `finish_reason` of a generation that failed (OpenRouter sets it next
+/// to a mid-stream error object, some servers without one).
+const FINISH_ERROR: &str = "error";
+
+/// Whether a body's `error` field reports an error: a non-empty object or
+/// string (`"error": null`, `{}` and `""` are what some servers send on
+/// success).
+fn reports_error(v: &Value) -> bool {
+    match v {
+        Value::Object(o) => !o.is_empty(),
+        Value::String(s) => !s.trim().is_empty(),
+        _ => false,
+    }
 }
 
 /// How a stream that reached its end (`[DONE]` when `done`, otherwise EOF)
@@ -135,11 +156,9 @@ pub(crate) fn apply_completion(
         .map_err(|_| Failure::invalid("invalid_utf8", "response body is not valid UTF-8"))?;
     let value: Value = serde_json::from_str(text)
         .map_err(|_| Failure::invalid("not_json", format!("response body is not JSON: {text}")))?;
-    let has_choices = value
-        .get("choices")
-        .and_then(Value::as_array)
-        .is_some_and(|c| !c.is_empty());
-    if !has_choices && value.get("error").is_some() {
+    // An error object wins even next to choices: OpenRouter sends both (and
+    // finish_reason "error") when a generation fails half-way.
+    if value.get("error").is_some_and(reports_error) {
         let err = error_object(&value).unwrap_or_default();
         return Err(Failure {
             outcome: Outcome::InvalidResponse,
@@ -156,6 +175,16 @@ pub(crate) fn apply_completion(
     })?;
     if !completion.id.is_empty() {
         r.response_id = Some(completion.id);
+    }
+    let failed = completion
+        .choices
+        .first()
+        .is_some_and(|c| c.finish_reason.as_deref() == Some(FINISH_ERROR));
+    if failed {
+        return Err(Failure::invalid(
+            "body_error",
+            "the completion ended with finish_reason \"error\"",
+        ));
     }
     r.usage = completion.usage;
     if let Some(choice) = completion.choices.into_iter().next() {
@@ -320,6 +349,60 @@ mod tests {
         assert_eq!(
             kind(br#"{"error":{"code":429,"message":"slow"}}"#),
             "body_error"
+        );
+    }
+
+    // Regression (hostile-server catalogue, hostile/stream-error-*): a 200
+    // completion with choices *and* an error object, or finish_reason
+    // "error", was recorded as ok.
+    #[test]
+    fn a_failed_completion_is_not_ok_even_with_content() {
+        let now = Instant::now();
+        let run = |body: &str| {
+            apply_completion(&mut CallResult::new(Outcome::Ok, now), body.as_bytes(), now)
+        };
+        for body in [
+            r#"{"choices":[{"message":{"content":"half an ans"},"finish_reason":"error"}],"error":{"code":502,"message":"Provider returned error"}}"#,
+            r#"{"choices":[{"message":{"content":"half"}}],"error":{"code":"server_error","message":"Provider returned error"}}"#,
+            r#"{"choices":[{"message":{"content":"half"}}],"error":"upstream failed"}"#,
+        ] {
+            let f = run(body).unwrap_err();
+            assert_eq!(
+                (f.outcome, f.error_type),
+                (Outcome::InvalidResponse, "body_error"),
+                "{body}"
+            );
+            assert!(
+                f.message.contains("failed") || f.message.contains("Provider"),
+                "{}",
+                f.message
+            );
+        }
+        let f = run(r#"{"choices":[{"message":{"content":"half"},"finish_reason":"error"}]}"#)
+            .unwrap_err();
+        assert_eq!(f.error_type, "body_error");
+        for fine in [
+            r#"{"choices":[{"message":{"content":"ok"}}],"error":null}"#,
+            r#"{"choices":[{"message":{"content":"ok"}}],"error":{}}"#,
+            r#"{"choices":[{"message":{"content":"ok"}}],"error":""}"#,
+        ] {
+            assert!(run(fine).is_ok(), "{fine}");
+        }
+    }
+
+    #[test]
+    fn finish_reason_error_fails_a_stream_without_an_error_object() {
+        let now = Instant::now();
+        let mut r = CallResult::new(Outcome::Ok, now);
+        let ok = data(r#"{"choices":[{"delta":{"content":"some"}}]}"#);
+        assert_eq!(apply_event(&mut r, ok, now, false), Step::Continue);
+        let end = data(r#"{"choices":[{"delta":{},"finish_reason":"error"}]}"#);
+        let Step::Fail(f) = apply_event(&mut r, end, now, false) else {
+            panic!()
+        };
+        assert_eq!(
+            (f.outcome, f.error_type),
+            (Outcome::InvalidResponse, "stream_error")
         );
     }
 }

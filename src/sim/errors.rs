@@ -2,13 +2,14 @@
 //! "metadata"}}`, plus the rate-limit headers. The client classifies by these
 //! exact bodies, so they are fixed here in one place.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
+use crate::sim::faults::FaultKind;
 use crate::sim::scenario::Hints;
 
 /// A JSON response with `status`.
@@ -180,6 +181,11 @@ const HTML_502: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\
 /// A friendly HTML page served with 200 (a captive portal, a misrouted proxy).
 pub(crate) const HTML_200: &str = "<!DOCTYPE html>\n<html><head><title>Welcome</title></head><body><h1>It works!</h1><p>This page is served instead of the API.</p></body></html>\n";
 
+/// A proxy's 502 page (`html_502`).
+pub(crate) fn html_502() -> Response {
+    bytes_response(status(502), "text/html", HTML_502)
+}
+
 /// 500, 502 JSON or 502 HTML, chosen by `variant` in [0, 1).
 pub(crate) fn server_error(variant: f64) -> (u16, Response) {
     if variant < 0.4 {
@@ -240,3 +246,94 @@ pub(crate) fn injected_bad_request() -> Response {
 
 /// The error chunk sent inside a 200 stream.
 pub(crate) const MID_STREAM_ERROR: &str = r#"{"error":{"code":502,"message":"Provider returned error"},"choices":[{"delta":{},"finish_reason":"error"}]}"#;
+
+/// The same with the code as a string (`mid_stream_error_string`).
+pub(crate) const MID_STREAM_ERROR_STRING: &str = r#"{"error":{"code":"server_error","message":"Provider returned error"},"choices":[{"delta":{},"finish_reason":"error"}]}"#;
+
+/// The error object of a mid-stream error fault, for non-stream bodies.
+pub(crate) fn mid_stream_error_object(kind: FaultKind) -> Value {
+    let code = if kind == FaultKind::MidStreamErrorString {
+        json!("server_error")
+    } else {
+        json!(502)
+    };
+    json!({"code": code, "message": "Provider returned error"})
+}
+
+/// The status of the `redirect` fault: 307 keeps the method and the body, so
+/// a client that follows it re-sends everything, its key included.
+pub(crate) const REDIRECT_STATUS: u16 = 307;
+
+/// A redirect to `location`.
+pub(crate) fn redirect(location: &str) -> Response {
+    let mut r = json_response(
+        status(REDIRECT_STATUS),
+        &json!({"error": {"code": REDIRECT_STATUS, "message": "Moved to another host"}}),
+    );
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
+
+/// The value of `Retry-After` each Retry-After fault sends (`scale` is the
+/// scenario's time scale, `now` the wall clock).
+pub(crate) fn odd_retry_after(kind: FaultKind, scale: f64, now: SystemTime) -> Option<String> {
+    let date = httpdate::fmt_http_date;
+    match kind {
+        // HTTP dates have whole seconds: at least 2 s ahead so it is not
+        // already (almost) past when it arrives.
+        FaultKind::RetryAfterDate => {
+            let ahead = Duration::from_secs_f64((30.0 * scale).clamp(2.0, 1e9));
+            Some(date(now + ahead))
+        }
+        FaultKind::RetryAfterPast => Some(date(
+            now.checked_sub(Duration::from_secs(3600))
+                .unwrap_or(UNIX_EPOCH),
+        )),
+        FaultKind::RetryAfterHuge => Some("999999".into()),
+        FaultKind::RetryAfterNegative => Some("-5".into()),
+        FaultKind::RetryAfterGarbage => Some("soon, maybe tomorrow".into()),
+        _ => None,
+    }
+}
+
+/// The 429s of the rate-limit faults that test a client's parsing of hints:
+/// odd `Retry-After` values, `X-RateLimit-Reset` in seconds or milliseconds,
+/// hints only in the body.
+pub(crate) fn odd_rate_limit(kind: FaultKind, scale: f64, now: SystemTime) -> Response {
+    let now_ms = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let minute_ms = (60_000.0 * scale).ceil() as u64;
+    let reset_ms = now_ms + minute_ms;
+    match kind {
+        FaultKind::ResetSeconds | FaultKind::ResetMillis => {
+            let body = json!({"error": {"code": 429, "message": "Rate limit exceeded: free-models-per-min. "}});
+            let mut r = json_response(StatusCode::TOO_MANY_REQUESTS, &body);
+            set(&mut r, "x-ratelimit-limit", 20);
+            set(&mut r, "x-ratelimit-remaining", 0);
+            if kind == FaultKind::ResetSeconds {
+                set(&mut r, "x-ratelimit-reset", reset_ms.div_ceil(1000));
+            } else {
+                set(&mut r, "x-ratelimit-reset", reset_ms);
+            }
+            r
+        }
+        FaultKind::RateLimitBodyOnly => account_limited(
+            AccountLimit::Minute,
+            20,
+            Duration::from_millis(minute_ms),
+            i64::try_from(reset_ms).unwrap_or(i64::MAX),
+            Hints::BodyOnly,
+        ),
+        _ => {
+            let body = json!({"error": {"code": 429, "message": "Too Many Requests"}});
+            let mut r = json_response(StatusCode::TOO_MANY_REQUESTS, &body);
+            if let Some(v) = odd_retry_after(kind, scale, now) {
+                set(&mut r, "retry-after", v);
+            }
+            r
+        }
+    }
+}

@@ -1,184 +1,224 @@
 //! Injected faults: their names, the per-model probabilities and the outcome a
 //! correct client must record for each.
+//!
+//! Most faults break the answer; a few are *quirks* that a correct client
+//! handles as a normal answer (`no_done`, `no_usage`, `duplicate_usage`,
+//! `data_keepalive`): their outcome is [`Outcome::Ok`]. The catalogue of
+//! hostile servers (docs/hostile-servers.md) lists what rotor records for
+//! each.
 
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 
 use crate::record::Outcome;
 
-/// A fault the simulator can inject instead of (or in the middle of) an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FaultKind {
+/// Declares [`FaultKind`] with each variant's name and outcome in one place.
+macro_rules! fault_kinds {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal => $outcome:ident, )*) => {
+        /// A fault the simulator can inject instead of (or in the middle of) an answer.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum FaultKind {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl FaultKind {
+            /// How many kinds there are.
+            pub const COUNT: usize = [$($name),*].len();
+
+            /// Every kind, in the order probabilities are accumulated.
+            pub const ALL: [FaultKind; FaultKind::COUNT] = [$(FaultKind::$variant),*];
+
+            /// Every kind's name, in [`FaultKind::ALL`] order.
+            pub const NAMES: [&'static str; FaultKind::COUNT] = [$($name),*];
+
+            /// The name used in scenario files and `/sim/stats`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( FaultKind::$variant => $name, )*
+                }
+            }
+
+            /// The outcome a correct client records for this fault.
+            pub fn outcome(self) -> Outcome {
+                match self {
+                    $( FaultKind::$variant => Outcome::$outcome, )*
+                }
+            }
+        }
+    };
+}
+
+fault_kinds! {
     /// 500 or 502 with a JSON body, sometimes a 502 HTML page.
-    ServerError,
+    ServerError = "server_error" => ServerError,
     /// 503 "No available providers" or 529.
-    Overloaded,
+    Overloaded = "overloaded" => Overloaded,
     /// 429 from the upstream provider (capacity exhausted).
-    RateLimitUpstream,
+    RateLimitUpstream = "rate_limit_upstream" => RateLimited,
     /// Accepts the request and never answers.
-    Hang,
+    Hang = "hang" => Timeout,
     /// 408 request timeout.
-    RequestTimeout,
+    RequestTimeout = "request_timeout" => Timeout,
     /// A 200 stream of keep-alive comments only (non-stream: whitespace).
-    KeepaliveOnly,
+    KeepaliveOnly = "keepalive_only" => Timeout,
     /// A 200 whose body or chunk is not JSON.
-    MalformedJson,
+    MalformedJson = "malformed_json" => InvalidResponse,
     /// A 200 HTML page.
-    #[serde(rename = "html_200")]
-    Html200,
-    /// A 200 stream with some content, then an error chunk.
-    MidStreamError,
+    Html200 = "html_200" => InvalidResponse,
+    /// A 200 stream with some content, then an error chunk whose code is a
+    /// number (non-stream: a completion with an error object next to it).
+    MidStreamError = "mid_stream_error" => InvalidResponse,
     /// A 200 stream with some content, then EOF without finish_reason or [DONE].
-    Truncated,
-    /// The connection is closed in the middle of the body.
-    Disconnect,
+    Truncated = "truncated" => InvalidResponse,
+    /// The connection is reset in the middle of the body.
+    Disconnect = "disconnect" => Network,
     /// 401.
-    Auth,
+    Auth = "auth" => Auth,
     /// 402.
-    Payment,
+    Payment = "payment" => Payment,
     /// 403 (moderation).
-    Forbidden,
+    Forbidden = "forbidden" => Forbidden,
     /// 400.
-    BadRequest,
+    BadRequest = "bad_request" => BadRequest,
     /// 404.
-    NotFound,
+    NotFound = "not_found" => NotFound,
+    /// A 502 HTML page (a proxy in front of the API).
+    Html502 = "html_502" => ServerError,
+    /// Like `mid_stream_error`, with the error code as a string.
+    MidStreamErrorString = "mid_stream_error_string" => InvalidResponse,
+    /// A whole stream (finish_reason, usage) that ends without `[DONE]`: fine.
+    NoDone = "no_done" => Ok,
+    /// A 200 whose body comes one byte per (scaled) second.
+    SlowDrip = "slow_drip" => Timeout,
+    /// A 200 body of 11 MiB (over rotor's 10 MiB cap), without Content-Length.
+    HugeBody = "huge_body" => InvalidResponse,
+    /// A 200 whose content contains bytes that are not UTF-8.
+    InvalidUtf8 = "invalid_utf8" => InvalidResponse,
+    /// Like `invalid_utf8`, the bad sequence split across two chunks.
+    InvalidUtf8Split = "invalid_utf8_split" => InvalidResponse,
+    /// No usage at all, even when `stream_options.include_usage` asked: fine.
+    NoUsage = "no_usage" => Ok,
+    /// The usage sent twice (stream: two usage chunks; non-stream: two
+    /// `usage` keys): fine, if the client does not add them up.
+    DuplicateUsage = "duplicate_usage" => Ok,
+    /// Keep-alives written as `data: : keepalive` around the content: fine.
+    DataKeepalive = "data_keepalive" => Ok,
+    /// 429 with `Retry-After` as an HTTP date (30 scaled seconds ahead).
+    RetryAfterDate = "retry_after_date" => RateLimited,
+    /// 429 with `Retry-After` as an HTTP date an hour in the past.
+    RetryAfterPast = "retry_after_past" => RateLimited,
+    /// 429 with `Retry-After: 999999` (eleven days).
+    RetryAfterHuge = "retry_after_huge" => RateLimited,
+    /// 429 with `Retry-After: -5`.
+    RetryAfterNegative = "retry_after_negative" => RateLimited,
+    /// 429 with a `Retry-After` that is not a number or a date.
+    RetryAfterGarbage = "retry_after_garbage" => RateLimited,
+    /// 429 with `X-RateLimit-Reset` in epoch seconds.
+    ResetSeconds = "reset_seconds" => RateLimited,
+    /// 429 with `X-RateLimit-Reset` in epoch milliseconds (OpenRouter).
+    ResetMillis = "reset_millis" => RateLimited,
+    /// 429 whose rate-limit hints are only in `error.metadata.headers`.
+    RateLimitBodyOnly = "rate_limit_body_only" => RateLimited,
+    /// The connection is reset after the request arrived, before any header.
+    ResetBeforeHeaders = "reset_before_headers" => Network,
+    /// 307 to another host (the scenario's `redirect_to`).
+    Redirect = "redirect" => InvalidResponse,
 }
 
 impl FaultKind {
-    /// Every kind, in the order probabilities are accumulated.
-    pub const ALL: [FaultKind; 16] = [
-        FaultKind::ServerError,
-        FaultKind::Overloaded,
-        FaultKind::RateLimitUpstream,
-        FaultKind::Hang,
-        FaultKind::RequestTimeout,
-        FaultKind::KeepaliveOnly,
-        FaultKind::MalformedJson,
-        FaultKind::Html200,
-        FaultKind::MidStreamError,
-        FaultKind::Truncated,
-        FaultKind::Disconnect,
-        FaultKind::Auth,
-        FaultKind::Payment,
-        FaultKind::Forbidden,
-        FaultKind::BadRequest,
-        FaultKind::NotFound,
-    ];
+    /// The kind named `name` (as in scenario files).
+    pub fn from_name(name: &str) -> Option<FaultKind> {
+        FaultKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
 
-    pub fn as_str(self) -> &'static str {
+    /// The rate-limit scope a correct client records for this fault (for
+    /// 429s), as in `/sim/stats`.
+    pub fn scope(self) -> Option<&'static str> {
         match self {
-            FaultKind::ServerError => "server_error",
-            FaultKind::Overloaded => "overloaded",
-            FaultKind::RateLimitUpstream => "rate_limit_upstream",
-            FaultKind::Hang => "hang",
-            FaultKind::RequestTimeout => "request_timeout",
-            FaultKind::KeepaliveOnly => "keepalive_only",
-            FaultKind::MalformedJson => "malformed_json",
-            FaultKind::Html200 => "html_200",
-            FaultKind::MidStreamError => "mid_stream_error",
-            FaultKind::Truncated => "truncated",
-            FaultKind::Disconnect => "disconnect",
-            FaultKind::Auth => "auth",
-            FaultKind::Payment => "payment",
-            FaultKind::Forbidden => "forbidden",
-            FaultKind::BadRequest => "bad_request",
-            FaultKind::NotFound => "not_found",
+            FaultKind::RateLimitUpstream => Some("upstream"),
+            FaultKind::ResetSeconds | FaultKind::ResetMillis | FaultKind::RateLimitBodyOnly => {
+                Some("account_minute")
+            }
+            k if k.outcome() == Outcome::RateLimited => Some("unknown"),
+            _ => None,
         }
     }
 
-    /// The outcome a correct client records for this fault.
-    pub fn outcome(self) -> Outcome {
-        match self {
-            FaultKind::ServerError => Outcome::ServerError,
-            FaultKind::Overloaded => Outcome::Overloaded,
-            FaultKind::RateLimitUpstream => Outcome::RateLimited,
-            FaultKind::Hang | FaultKind::RequestTimeout | FaultKind::KeepaliveOnly => {
-                Outcome::Timeout
-            }
-            FaultKind::MalformedJson
-            | FaultKind::Html200
-            | FaultKind::MidStreamError
-            | FaultKind::Truncated => Outcome::InvalidResponse,
-            FaultKind::Disconnect => Outcome::Network,
-            FaultKind::Auth => Outcome::Auth,
-            FaultKind::Payment => Outcome::Payment,
-            FaultKind::Forbidden => Outcome::Forbidden,
-            FaultKind::BadRequest => Outcome::BadRequest,
-            FaultKind::NotFound => Outcome::NotFound,
-        }
+    fn index(self) -> usize {
+        // `ALL` lists the variants in declaration order.
+        self as usize
     }
 }
 
-impl std::fmt::Display for FaultKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-/// Per-model probabilities of each fault (each in 0..=1, summing to at most 1).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+impl Serialize for FaultKind {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for FaultKind {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        FaultKind::from_name(&name)
+            .ok_or_else(|| de::Error::unknown_variant(&name, &FaultKind::NAMES))
+    }
+}
+
+/// Per-model probabilities of each fault (each in 0..=1, summing to at most
+/// 1). Written in scenario files as a map from fault name to probability,
+/// e.g. `{server_error: 0.1, hang: 0.02}`; names not given are 0.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Faults {
-    #[serde(default)]
-    pub server_error: f64,
-    #[serde(default)]
-    pub overloaded: f64,
-    #[serde(default)]
-    pub rate_limit_upstream: f64,
-    #[serde(default)]
-    pub hang: f64,
-    #[serde(default)]
-    pub request_timeout: f64,
-    #[serde(default)]
-    pub keepalive_only: f64,
-    #[serde(default)]
-    pub malformed_json: f64,
-    #[serde(default)]
-    pub html_200: f64,
-    #[serde(default)]
-    pub mid_stream_error: f64,
-    #[serde(default)]
-    pub truncated: f64,
-    #[serde(default)]
-    pub disconnect: f64,
-    #[serde(default)]
-    pub auth: f64,
-    #[serde(default)]
-    pub payment: f64,
-    #[serde(default)]
-    pub forbidden: f64,
-    #[serde(default)]
-    pub bad_request: f64,
-    #[serde(default)]
-    pub not_found: f64,
+    p: [f64; FaultKind::COUNT],
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            p: [0.0; FaultKind::COUNT],
+        }
+    }
 }
 
 impl Faults {
+    /// Only `kind`, with probability `p`.
+    pub fn only(kind: FaultKind, p: f64) -> Faults {
+        Faults::default().with(kind, p)
+    }
+
+    /// These probabilities with `kind` set to `p`.
+    pub fn with(mut self, kind: FaultKind, p: f64) -> Faults {
+        self.set(kind, p);
+        self
+    }
+
+    /// Sets the probability of `kind`.
+    pub fn set(&mut self, kind: FaultKind, p: f64) {
+        self.p[kind.index()] = p;
+    }
+
     /// The probability of `kind`.
     pub fn get(&self, kind: FaultKind) -> f64 {
-        match kind {
-            FaultKind::ServerError => self.server_error,
-            FaultKind::Overloaded => self.overloaded,
-            FaultKind::RateLimitUpstream => self.rate_limit_upstream,
-            FaultKind::Hang => self.hang,
-            FaultKind::RequestTimeout => self.request_timeout,
-            FaultKind::KeepaliveOnly => self.keepalive_only,
-            FaultKind::MalformedJson => self.malformed_json,
-            FaultKind::Html200 => self.html_200,
-            FaultKind::MidStreamError => self.mid_stream_error,
-            FaultKind::Truncated => self.truncated,
-            FaultKind::Disconnect => self.disconnect,
-            FaultKind::Auth => self.auth,
-            FaultKind::Payment => self.payment,
-            FaultKind::Forbidden => self.forbidden,
-            FaultKind::BadRequest => self.bad_request,
-            FaultKind::NotFound => self.not_found,
-        }
+        self.p[kind.index()]
+    }
+
+    /// Whether `kind` can happen at all.
+    pub fn can(&self, kind: FaultKind) -> bool {
+        self.get(kind) > 0.0
     }
 
     /// Sum of all probabilities.
     pub fn total(&self) -> f64 {
-        FaultKind::ALL.iter().map(|k| self.get(*k)).sum()
+        self.p.iter().sum()
     }
 
     /// Checks each probability and their sum.
@@ -214,6 +254,43 @@ impl Faults {
     }
 }
 
+impl Serialize for Faults {
+    /// The non-zero probabilities, by name.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let set: Vec<FaultKind> = FaultKind::ALL
+            .into_iter()
+            .filter(|k| self.get(*k) != 0.0)
+            .collect();
+        let mut map = s.serialize_map(Some(set.len()))?;
+        for k in set {
+            map.serialize_entry(k.as_str(), &self.get(k))?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Faults {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct FaultsVisitor;
+        impl<'de> Visitor<'de> for FaultsVisitor {
+            type Value = Faults;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a map from fault name to probability, e.g. {server_error: 0.1}")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Faults, A::Error> {
+                let mut faults = Faults::default();
+                while let Some(name) = map.next_key::<String>()? {
+                    let kind = FaultKind::from_name(&name)
+                        .ok_or_else(|| de::Error::unknown_field(&name, &FaultKind::NAMES))?;
+                    faults.set(kind, map.next_value::<f64>()?);
+                }
+                Ok(faults)
+            }
+        }
+        d.deserialize_map(FaultsVisitor)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,35 +302,56 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", kind.as_str()));
             let back: FaultKind = serde_json::from_str(&json).unwrap();
             assert_eq!(back, kind);
+            assert_eq!(FaultKind::ALL[kind.index()], kind);
         }
+        let e = serde_json::from_str::<FaultKind>("\"nope\"").unwrap_err();
+        assert!(e.to_string().contains("html_502"), "{e}");
+    }
+
+    #[test]
+    fn faults_read_as_a_map_and_reject_unknown_names() {
+        let f: Faults = serde_json::from_str(r#"{"hang": 0.25, "html_502": 0.5}"#).unwrap();
+        assert_eq!(f.get(FaultKind::Hang), 0.25);
+        assert_eq!(f.get(FaultKind::Html502), 0.5);
+        assert_eq!(f.total(), 0.75);
+        assert_eq!(
+            serde_json::to_value(f).unwrap(),
+            serde_json::json!({"hang": 0.25, "html_502": 0.5})
+        );
+        let e = serde_json::from_str::<Faults>(r#"{"hang": 0.1, "hnag": 0.1}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field `hnag`"), "{e}");
     }
 
     #[test]
     fn pick_accumulates_in_order() {
-        let f = Faults {
-            server_error: 0.1,
-            hang: 0.2,
-            ..Faults::default()
-        };
+        let f = Faults::only(FaultKind::ServerError, 0.1).with(FaultKind::Hang, 0.2);
         assert_eq!(f.pick(0.05), Some(FaultKind::ServerError));
         assert_eq!(f.pick(0.1), Some(FaultKind::Hang));
         assert_eq!(f.pick(0.29), Some(FaultKind::Hang));
         assert_eq!(f.pick(0.31), None);
         assert!(f.check().is_ok());
-        let bad = Faults {
-            payment: 0.7,
-            forbidden: 0.7,
-            ..Faults::default()
-        };
+        let bad = Faults::only(FaultKind::Payment, 0.7).with(FaultKind::Forbidden, 0.7);
         assert!(bad.check().is_err());
+        assert!(Faults::only(FaultKind::Hang, f64::NAN).check().is_err());
     }
 
     #[test]
-    fn every_outcome_but_ok_is_reachable_by_a_fault() {
+    fn every_outcome_is_reachable_by_a_fault() {
         use std::collections::BTreeSet;
         let reached: BTreeSet<Outcome> = FaultKind::ALL.iter().map(|k| k.outcome()).collect();
         for o in Outcome::ALL {
-            assert_eq!(reached.contains(&o), o != Outcome::Ok, "{o}");
+            assert!(reached.contains(&o), "{o}");
+        }
+    }
+
+    #[test]
+    fn rate_limit_faults_and_only_they_have_a_scope() {
+        for kind in FaultKind::ALL {
+            assert_eq!(
+                kind.scope().is_some(),
+                kind.outcome() == Outcome::RateLimited,
+                "{kind}"
+            );
         }
     }
 }

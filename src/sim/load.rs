@@ -33,6 +33,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "sdk-check",
         include_str!("../../fixtures/scenarios/sdk-check.yaml"),
     ),
+    (
+        "hostile",
+        include_str!("../../fixtures/scenarios/hostile.yaml"),
+    ),
 ];
 
 const EMBEDDED_NAMES: &[&str] = &[
@@ -42,6 +46,7 @@ const EMBEDDED_NAMES: &[&str] = &[
     "flaky-streams",
     "all-outcomes",
     "sdk-check",
+    "hostile",
 ];
 
 /// Why a scenario could not be loaded.
@@ -252,6 +257,15 @@ impl Scenario {
                 "fix the value or remove it",
             )
         })?;
+        if let Some(url) = &self.redirect_to {
+            check_redirect(url).map_err(|msg| {
+                fail(
+                    None,
+                    format!("redirect_to '{url}': {msg}"),
+                    "an absolute URL on another host, e.g. http://127.0.0.2:9/v1/chat/completions",
+                )
+            })?;
+        }
         let mut names: HashMap<&str, usize> = HashMap::new();
         for (i, g) in self.groups.iter().enumerate() {
             let at = loc(spans.groups.get(i));
@@ -315,6 +329,14 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+}
+
+fn check_redirect(url: &str) -> Result<(), String> {
+    let uri: axum::http::Uri = url.parse().map_err(|e| format!("not a URL ({e})"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") if uri.host().is_some() => Ok(()),
+        _ => Err("not an absolute http(s) URL".into()),
     }
 }
 
@@ -400,6 +422,18 @@ mod tests {
     }
 
     #[test]
+    fn the_format_reference_names_every_fault() {
+        let (_, text) = EMBEDDED.iter().find(|(n, _)| *n == "free-tier").unwrap();
+        let comments: String = text.lines().filter(|l| l.starts_with('#')).collect();
+        for name in crate::sim::FaultKind::NAMES {
+            assert!(
+                comments.contains(name),
+                "free-tier.yaml does not document {name}"
+            );
+        }
+    }
+
+    #[test]
     fn unknown_field_names_line_column_and_hint() {
         let e = err("name: x\nmodels:\n  - id: a\n    ttft: 5\n");
         assert!(e.starts_with("s.yaml:4:5: "), "{e}");
@@ -435,6 +469,14 @@ mod tests {
         assert!(e.contains("unknown model 'b'"), "{e}");
         let e = err("name: x\nmodels:\n  - id: a\n    ttft_ms: {lognormal: {median: 5, p95: 2}}\n");
         assert!(e.contains("0 < median < p95"), "{e}");
+        let e = err("name: x\nredirect_to: /relative\nmodels:\n  - id: a\n");
+        assert!(e.contains("redirect_to '/relative'"), "{e}");
+        let e = err("name: x\nmodels:\n  - id: a\n    faults: {html_500: 1}\n");
+        assert!(e.starts_with("s.yaml:4:"), "{e}");
+        assert!(
+            e.contains("html_502") && e.contains("hint: check the spelling"),
+            "{e}"
+        );
         let e = err("");
         assert!(e.starts_with("s.yaml"), "{e}");
         assert!(e.contains("hint:"), "{e}");

@@ -6,10 +6,15 @@
 //! Routes: `GET /v1/models`, `POST /v1/chat/completions` (stream and not),
 //! `GET /sim/stats` ([`SimStats`]), `GET /sim/log` (a JSON array of
 //! [`LogEntry`]), `POST /sim/reset` (clears counters, limits and the log, and
-//! restarts the scenario clock).
+//! restarts the scenario clock), and `/sim/redirected`, the default target of
+//! the `redirect` fault, which counts the clients that followed it.
+//!
+//! The faults ([`FaultKind`]) include a catalogue of hostile-server
+//! behaviours (`fixtures/scenarios/hostile.yaml`, docs/hostile-servers.md).
 
 mod answer;
 mod body;
+mod conn;
 pub mod dist;
 mod draw;
 mod errors;
@@ -18,6 +23,7 @@ mod inject;
 mod limits;
 mod load;
 mod model;
+mod quirks;
 mod respond;
 pub mod scenario;
 mod server;
@@ -70,21 +76,35 @@ impl SimServer {
             .local_addr()
             .context("cannot read the simulator's bound address")?;
         let (stop, stopped) = watch::channel(false);
-        let shared = Arc::new(Shared::new(scenario, suite, stopped.clone()));
+        let resets = scenario.can_fault(FaultKind::ResetBeforeHeaders);
+        let shared = Arc::new(Shared::new(scenario, suite, stopped.clone(), addr));
         let app = server::router(Arc::clone(&shared));
         let mut signal = stopped;
-        // Small SSE chunks must leave at once (Nagle would hold them for the
-        // client's delayed ACK and distort every timing the simulator reports).
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = signal.wait_for(|s| *s).await;
-                })
-                .await
-        });
+        let stopping = async move {
+            let _ = signal.wait_for(|s| *s).await;
+        };
+        // Small SSE chunks must leave at once: Nagle would hold them for the
+        // client's delayed ACK and distort every timing the simulator
+        // reports. Only a scenario that resets connections before the headers
+        // needs each connection's socket (see conn.rs, which also sets
+        // TCP_NODELAY).
+        let task = if resets {
+            let app = app.into_make_service_with_connect_info::<conn::ConnFd>();
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopping)
+                    .await
+            })
+        } else {
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopping)
+                    .await
+            })
+        };
         tracing::debug!(%addr, scenario = %shared.scenario.name, "simulator started");
         Ok(SimServer {
             addr,

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::sim::answer::{self, AnswerKind};
 use crate::sim::body::{LogHandle, Script, Step, Tail, after, play, wait_until};
+use crate::sim::conn::ConnFd;
 use crate::sim::draw::Draws;
 use crate::sim::errors::{self, bytes_response};
 use crate::sim::faults::FaultKind;
@@ -37,6 +38,8 @@ pub(crate) struct Go {
     pub include_usage: bool,
     pub max_tokens: Option<u32>,
     pub prompt_tokens: u64,
+    /// The connection, when the server keeps it (for `reset_before_headers`).
+    pub conn: Option<ConnFd>,
 }
 
 /// The generated text of an answer and its timing (real time).
@@ -119,7 +122,7 @@ impl Reply<'_> {
     }
 
     /// The usage chunk (`choices: []`).
-    fn usage_chunk(&self) -> Bytes {
+    pub fn usage_chunk(&self) -> Bytes {
         sse(&ChatChunk {
             id: self.go.id.clone(),
             object: "chat.completion.chunk".into(),
@@ -133,6 +136,11 @@ impl Reply<'_> {
 
     /// The non-stream completion body.
     pub fn completion(&self, finish: Option<&str>) -> String {
+        self.completion_body(finish, true)
+    }
+
+    /// The non-stream completion body, with or without `usage`.
+    pub fn completion_body(&self, finish: Option<&str>, usage: bool) -> String {
         let body = ChatCompletion {
             id: self.go.id.clone(),
             object: "chat.completion".into(),
@@ -148,7 +156,7 @@ impl Reply<'_> {
                 },
                 finish_reason: Some(finish.unwrap_or(self.g.finish).to_owned()),
             }],
-            usage: Some(self.usage),
+            usage: usage.then_some(self.usage),
         };
         serde_json::to_string(&body).unwrap_or_else(|_| "{}".into())
     }
@@ -209,6 +217,25 @@ impl Reply<'_> {
     }
 }
 
+impl Reply<'_> {
+    /// Steps of a whole stream: the deltas, the finish chunk, `usage_chunks`
+    /// usage chunks, and `[DONE]` when `done`.
+    pub fn full_stream_steps(&self, usage_chunks: usize, done: bool) -> Vec<Step> {
+        let (mut steps, last) = self.stream_steps(None);
+        steps.push(Step::new(
+            last,
+            self.chunk(Delta::default(), Some(self.g.finish)),
+        ));
+        for _ in 0..usage_chunks {
+            steps.push(Step::new(last, self.usage_chunk()));
+        }
+        if done {
+            steps.push(Step::new(last, Bytes::from_static(DONE)));
+        }
+        steps
+    }
+}
+
 fn sse<T: serde::Serialize>(value: &T) -> Bytes {
     let json = serde_json::to_string(value).unwrap_or_else(|_| "{}".into());
     Bytes::from(format!("data: {json}\n\n"))
@@ -264,21 +291,12 @@ pub(crate) async fn respond(shared: &Arc<Shared>, go: Go, item: Option<&SuiteIte
     };
     let mut shutdown = shared.shutdown.clone();
     if let Some(kind) = go.fault {
-        return inject::fault(&reply, kind, &mut shutdown).await;
+        return inject::fault(&reply, kind, &mut shutdown, &shared.redirect_to).await;
     }
     go.log.tokens(completion_tokens);
     if go.stream {
-        let (mut steps, last) = reply.stream_steps(None);
-        steps.push(Step::new(
-            last,
-            reply.chunk(Delta::default(), Some(reply.g.finish)),
-        ));
-        if go.include_usage {
-            steps.push(Step::new(last, reply.usage_chunk()));
-        }
-        steps.push(Step::new(last, Bytes::from_static(DONE)));
         let script = Script {
-            steps,
+            steps: reply.full_stream_steps(usize::from(go.include_usage), true),
             tail: Tail::End,
         };
         sse_response(play(script, go.arrived, go.log.clone()))

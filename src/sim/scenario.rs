@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
 use crate::sim::dist::Dist;
-use crate::sim::faults::Faults;
+use crate::sim::faults::{FaultKind, Faults};
 
 /// A whole scenario file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -39,6 +39,12 @@ pub struct Scenario {
     /// Timed faults (an outage from t1 to t2).
     #[serde(default)]
     pub phases: Vec<Phase>,
+    /// Where the `redirect` fault sends clients (an absolute http(s) URL on
+    /// another host). Default: the simulator's own trap,
+    /// `http://localhost:PORT/sim/redirected`, which counts the requests that
+    /// followed the redirect (and those that carried a key) in `/sim/stats`.
+    #[serde(default)]
+    pub redirect_to: Option<String>,
 }
 
 fn one() -> f64 {
@@ -230,7 +236,7 @@ pub struct Phase {
     pub to_s: f64,
     #[serde(default)]
     pub models: ModelSelector,
-    pub fault: crate::sim::faults::FaultKind,
+    pub fault: FaultKind,
     #[serde(default = "one")]
     pub probability: f64,
 }
@@ -304,6 +310,15 @@ impl Scenario {
     pub fn group_of(&self, model: &str) -> Option<&str> {
         self.group_index_of(model)
             .map(|i| self.groups[i].name.as_str())
+    }
+
+    /// Whether any model (or phase) can get the fault `kind`.
+    pub fn can_fault(&self, kind: FaultKind) -> bool {
+        let defaults = self.defaults.faults.unwrap_or_default();
+        self.models
+            .iter()
+            .any(|m| m.faults.unwrap_or(defaults).can(kind))
+            || self.phases.iter().any(|p| p.fault == kind)
     }
 
     /// Real length of one scenario second.

@@ -2,15 +2,17 @@
 //! (auth, validation, rate limits, the draws that decide its fate).
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::extract::connect_info::ConnectInfo;
+use axum::http::{Extensions, HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use bytes::Bytes;
 use serde_json::json;
 use tokio::sync::watch;
@@ -19,6 +21,7 @@ use tokio::time::Instant;
 use crate::record::Outcome;
 use crate::sim::answer::AnswerKind;
 use crate::sim::body::LogHandle;
+use crate::sim::conn::ConnFd;
 use crate::sim::draw::{Draws, fnv1a, request_rng};
 use crate::sim::errors::{self, AccountLimit, ceil_ms};
 use crate::sim::faults::FaultKind;
@@ -40,6 +43,8 @@ pub(crate) struct Shared {
     pub models: Vec<Behavior>,
     pub index: HashMap<String, usize>,
     pub shutdown: watch::Receiver<bool>,
+    /// Where the `redirect` fault points.
+    pub redirect_to: String,
     /// Admitted requests whose handler or body is still alive.
     pub in_flight: AtomicU64,
     inner: Mutex<Inner>,
@@ -108,10 +113,12 @@ impl Inner {
 }
 
 impl Shared {
+    /// The state of a simulator listening on `addr`.
     pub fn new(
         scenario: Scenario,
         suite: Option<Suite>,
         shutdown: watch::Receiver<bool>,
+        addr: SocketAddr,
     ) -> Shared {
         let models: Vec<Behavior> = scenario
             .models
@@ -124,12 +131,17 @@ impl Shared {
             .map(|(i, m)| (m.id.clone(), i))
             .collect();
         let inner = Mutex::new(Inner::new(&scenario, &models, 0));
+        let redirect_to = scenario
+            .redirect_to
+            .clone()
+            .unwrap_or_else(|| format!("http://localhost:{}{REDIRECT_TRAP}", addr.port()));
         Shared {
             scenario,
             suite,
             models,
             index,
             shutdown,
+            redirect_to,
             in_flight: AtomicU64::new(0),
             inner,
         }
@@ -200,6 +212,9 @@ fn us_since(start: Instant, t: Instant) -> u64 {
     u64::try_from(t.saturating_duration_since(start).as_micros()).unwrap_or(u64::MAX)
 }
 
+/// The default target of the `redirect` fault.
+pub(crate) const REDIRECT_TRAP: &str = "/sim/redirected";
+
 /// The routes.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -208,8 +223,27 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/sim/stats", get(stats))
         .route("/sim/log", get(log))
         .route("/sim/reset", post(reset))
+        .route(REDIRECT_TRAP, any(redirected))
         .fallback(fallback)
         .with_state(shared)
+}
+
+/// A client followed the `redirect` fault: count it (and whether it brought
+/// its key along) and tell it off.
+async fn redirected(State(sh): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let with_key = headers.contains_key(header::AUTHORIZATION);
+    {
+        let mut inner = sh.lock();
+        inner.stats.redirects_followed += 1;
+        if with_key {
+            inner.stats.redirects_with_key += 1;
+        }
+    }
+    tracing::warn!(with_key, "a client followed the simulator's redirect");
+    errors::json_response(
+        StatusCode::GONE,
+        &json!({"error": {"code": 410, "message": "rotor sim: this request followed a redirect to another host; an API client must not follow redirects (it would send its key along)"}}),
+    )
 }
 
 async fn fallback(uri: Uri) -> Response {
@@ -283,7 +317,12 @@ fn authorized(headers: &HeaderMap, key: &str) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn chat(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn chat(
+    State(sh): State<Arc<Shared>>,
+    headers: HeaderMap,
+    extensions: Extensions,
+    body: Bytes,
+) -> Response {
     let arrived = Instant::now();
     let parsed = serde_json::from_slice::<ChatRequest>(&body);
     let (model, stream) = match &parsed {
@@ -341,6 +380,7 @@ async fn chat(State(sh): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) ->
         req: &req,
         prompt_tokens,
         arrived,
+        conn: extensions.get::<ConnectInfo<ConnFd>>().map(|c| c.0.clone()),
     };
     match admit(&sh, ask) {
         Err(limited) => *limited,
@@ -358,6 +398,8 @@ struct Ask<'a> {
     req: &'a ChatRequest,
     prompt_tokens: u64,
     arrived: Instant,
+    /// The connection, when the server keeps it (see `conn.rs`).
+    conn: Option<ConnFd>,
 }
 
 /// Applies the rate limits and draws the request's fate, counting it.
@@ -460,7 +502,7 @@ fn admit(sh: &Arc<Shared>, ask: Ask<'_>) -> Result<Go, Box<Response>> {
     entry.prompt_id = ask.prompt_id.map(str::to_owned);
     entry.k = Some(k);
     let detail = Detail {
-        scope: (fault == Some(FaultKind::RateLimitUpstream)).then_some("upstream"),
+        scope: fault.and_then(FaultKind::scope),
         fault: fault.map(FaultKind::as_str),
         answer: fault.is_none().then_some(kind.as_str()),
     };
@@ -491,30 +533,29 @@ fn admit(sh: &Arc<Shared>, ask: Ask<'_>) -> Result<Go, Box<Response>> {
             .is_some_and(|o| o.include_usage),
         max_tokens: ask.req.max_tokens,
         prompt_tokens: ask.prompt_tokens,
+        conn: ask.conn,
     })
 }
 
-/// The status a request with this fault is answered with (0: none, it hangs).
+/// The status a request with this fault is answered with (0: none, it
+/// hangs or the connection is reset).
 fn planned_status(fault: Option<FaultKind>, variant: f64) -> u16 {
-    match fault {
-        None => 200,
-        Some(FaultKind::ServerError) => errors::server_error(variant).0,
-        Some(FaultKind::Overloaded) => errors::overloaded(variant).0,
-        Some(FaultKind::RateLimitUpstream) => 429,
-        Some(FaultKind::Hang) => 0,
-        Some(FaultKind::RequestTimeout) => 408,
-        Some(FaultKind::Auth) => 401,
-        Some(FaultKind::Payment) => 402,
-        Some(FaultKind::Forbidden) => 403,
-        Some(FaultKind::BadRequest) => 400,
-        Some(FaultKind::NotFound) => 404,
-        Some(
-            FaultKind::KeepaliveOnly
-            | FaultKind::MalformedJson
-            | FaultKind::Html200
-            | FaultKind::MidStreamError
-            | FaultKind::Truncated
-            | FaultKind::Disconnect,
-        ) => 200,
+    let Some(kind) = fault else {
+        return 200;
+    };
+    match kind {
+        FaultKind::ServerError => errors::server_error(variant).0,
+        FaultKind::Overloaded => errors::overloaded(variant).0,
+        FaultKind::Hang | FaultKind::ResetBeforeHeaders => 0,
+        FaultKind::RequestTimeout => 408,
+        FaultKind::Auth => 401,
+        FaultKind::Payment => 402,
+        FaultKind::Forbidden => 403,
+        FaultKind::BadRequest => 400,
+        FaultKind::NotFound => 404,
+        FaultKind::Html502 => 502,
+        FaultKind::Redirect => errors::REDIRECT_STATUS,
+        k if k.outcome() == Outcome::RateLimited => 429,
+        _ => 200,
     }
 }

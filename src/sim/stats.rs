@@ -24,6 +24,14 @@ pub struct SimStats {
     /// whose client went away must not stay here.
     #[serde(default)]
     pub in_flight: u64,
+    /// Requests that arrived at the `redirect` fault's default target,
+    /// `/sim/redirected`: clients that followed a redirect (they must not).
+    #[serde(default)]
+    pub redirects_followed: u64,
+    /// Of those, the requests that carried an `Authorization` header: a key
+    /// that went to another host.
+    #[serde(default)]
+    pub redirects_with_key: u64,
 }
 
 /// Counters of one model.
