@@ -211,9 +211,10 @@ pub struct RunArgs {
     /// Do not run the answers' code against the suite's tests.
     #[arg(long)]
     pub no_validate: bool,
-    /// Seed for the simulator and the engine's jitter (reproducible runs).
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    pub seed: u64,
+    /// Seed for the engine's jitter and, when given, the simulator's scenario
+    /// (which otherwise keeps its own seed): the same seed, the same run.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
 }
 
 impl RunArgs {
@@ -230,7 +231,8 @@ pub struct ProbeArgs {
 
 #[derive(Debug, Args)]
 pub struct SimArgs {
-    /// A scenario name (free-tier, storm, outage, flaky-streams, all-outcomes) or a YAML file.
+    /// A scenario name (free-tier, storm, outage, flaky-streams, all-outcomes, hostile,
+    /// sdk-check, …; see the README) or a YAML file.
     #[arg(long, default_value = "free-tier", value_name = "NAME|PATH")]
     pub scenario: String,
     /// Address to listen on (loopback; port 0 picks a free port).

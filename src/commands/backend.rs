@@ -99,7 +99,9 @@ pub async fn plan(
     if use_sim {
         let scenario_name = run.sim.as_deref().unwrap_or("free-tier");
         let mut scenario = load_scenario(scenario_name)?;
-        scenario.seed = run.seed;
+        if let Some(seed) = run.seed {
+            scenario.seed = seed;
+        }
         if run.sim.is_none() {
             eprintln!(
                 "{} is not set: {command} runs against the embedded simulator (scenario {scenario_name}, fixtures/scenarios/{scenario_name}.yaml); set it to measure the real models",

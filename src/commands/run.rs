@@ -145,7 +145,7 @@ pub fn engine_config(
         },
         deadline: r.deadline(),
         adaptive_margin: r.adaptive_margin,
-        seed: args.seed,
+        seed: args.seed.unwrap_or(1),
         first_byte_timeout: attempt_timeout,
         attempt_timeout,
     }

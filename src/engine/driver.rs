@@ -389,6 +389,7 @@ impl Engine {
     }
 
     async fn call(&self, target: &Target, req: &PromptRequest, p: &PromptState) -> CallResult {
+        const GUARD_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
         let cfg = &self.inner.cfg;
         let sent = self.inner.clock.now();
         let remaining = p.deadline.saturating_duration_since(sent);
@@ -403,7 +404,12 @@ impl Engine {
             total_timeout: total,
             first_byte_timeout: cfg.first_byte_timeout.min(total),
         };
-        match tokio::time::timeout(total, self.inner.transport.call(target, &spec)).await {
+        // The client keeps `total` itself and reports what it saw; this guard
+        // (a little later, so it never wins a race against the client's own
+        // timer and loses the status and content it had) only catches a
+        // transport that does not.
+        let guard = total.saturating_add(GUARD_GRACE);
+        match tokio::time::timeout(guard, self.inner.transport.call(target, &spec)).await {
             Ok(r) => r,
             Err(_) => {
                 // The client should have stopped by itself; the engine's
@@ -411,7 +417,7 @@ impl Engine {
                 let mut r = CallResult::new(Outcome::Timeout, sent);
                 r.timings.end = self.inner.clock.now();
                 r.error_type = Some("total".into());
-                r.error_message = Some(format!("no answer within {} ms", total.as_millis()));
+                r.error_message = Some(format!("no answer within {} ms", guard.as_millis()));
                 r
             }
         }

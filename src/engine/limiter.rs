@@ -95,6 +95,11 @@ pub trait RateStore: Send + Sync + std::fmt::Debug {
     fn consume_daily(&self, key: &str, limit: &DailyLimit, now: Instant) -> DailyState;
     /// The server said the quota is spent until `until`.
     fn exhaust_daily(&self, key: &str, limit: &DailyLimit, until: Instant, now: Instant);
+    /// The server said its window frees at `free_at` (a 429's reset): every
+    /// logged send that would still count after then under `window` is
+    /// moved back so that it expires at `free_at` — the server's clock wins
+    /// over rotor's guess of where its window starts.
+    fn align_window(&self, key: &str, window: Duration, free_at: Instant);
 }
 
 /// The exact sliding-window log behind one key.
@@ -104,6 +109,18 @@ pub struct SlidingWindow {
 }
 
 impl SlidingWindow {
+    /// See [`RateStore::align_window`].
+    pub fn align(&mut self, window: Duration, free_at: Instant) {
+        let Some(latest_start) = free_at.checked_sub(window) else {
+            return;
+        };
+        for t in self.times.iter_mut() {
+            if *t > latest_start {
+                *t = latest_start;
+            }
+        }
+    }
+
     /// The earliest slot at or after `now`.
     pub fn peek(&self, limit: WindowLimit, now: Instant) -> Instant {
         let max = limit.max.max(1) as usize;
@@ -234,6 +251,14 @@ impl RateStore for InMemoryStore {
         })
     }
 
+    fn align_window(&self, key: &str, window: Duration, free_at: Instant) {
+        self.with(|m| {
+            if let Some(w) = m.windows.get_mut(key) {
+                w.align(window, free_at);
+            }
+        });
+    }
+
     fn exhaust_daily(&self, key: &str, limit: &DailyLimit, until: Instant, now: Instant) {
         self.with(|m| {
             let e = entry(m, key, limit, now);
@@ -253,6 +278,26 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    #[test]
+    fn the_servers_reset_moves_the_window() {
+        let t0 = Instant::now();
+        let limit = WindowLimit {
+            max: 5,
+            window: Duration::from_secs(60),
+        };
+        let store = InMemoryStore::default();
+        for i in 0..5 {
+            store.reserve_slot("k", limit, t0 + ms(i));
+        }
+        assert_eq!(store.peek_slot("k", limit, t0 + ms(10)), t0 + ms(60_000));
+        // The server says its window frees 6 s from now: it wins.
+        store.align_window("k", limit.window, t0 + ms(6_000));
+        assert_eq!(store.peek_slot("k", limit, t0 + ms(10)), t0 + ms(6_000));
+        // Sends already old enough are left alone; an unknown key is a no-op.
+        store.align_window("other", limit.window, t0);
+        assert_eq!(store.peek_slot("other", limit, t0), t0);
     }
 
     #[test]

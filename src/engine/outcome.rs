@@ -144,6 +144,13 @@ impl Shared {
                 );
             }
         }
+        if r.scope == Some(RateLimitScope::AccountMinute)
+            && let Some(h) = hint
+        {
+            let g = &self.groups[group];
+            s.store
+                .align_window(&g.store_key, g.limits.window, after(now, h));
+        }
         let m = &mut self.models[t];
 
         match r.outcome {

@@ -145,6 +145,16 @@ async fn the_deadline_is_never_overslept() {
     assert_eq!(r.final_result.unwrap().outcome, Outcome::Timeout);
     assert_eq!(rig.script.seen()[0].total_timeout, Duration::from_secs(10));
 
+    // A transport that ignores its timeout is cut by the engine's guard, a
+    // moment after the client's own timer would have ended it.
+    let script = Script::new()
+        .on("A", [ok("late").took(Duration::from_secs(1000))])
+        .ignoring_timeouts();
+    let rig = Rig::new(c.clone(), abc(), script);
+    let r = rig.run("p", &["A", "C"]).await;
+    assert_eq!(r.elapsed, Duration::from_millis(10_100));
+    assert_eq!(r.final_result.unwrap().outcome, Outcome::Timeout);
+
     // The time left caps each call's timeout.
     let script = Script::new().on("A", [fail(Outcome::ServerError, 500), ok("a")]);
     let rig = Rig::new(c, abc(), script);

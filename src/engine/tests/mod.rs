@@ -106,6 +106,8 @@ pub struct Script {
     queues: Mutex<HashMap<String, VecDeque<Reply>>>,
     server: Option<ServerFn>,
     seen: Mutex<Vec<Seen>>,
+    /// A broken transport that does not keep its own timeout.
+    ignores_timeouts: bool,
 }
 
 impl Script {
@@ -117,6 +119,12 @@ impl Script {
             server: Some(Box::new(f)),
             ..Self::default()
         }
+    }
+    /// Makes the transport ignore `total_timeout` (only the engine's guard
+    /// stops a hanging call then).
+    pub fn ignoring_timeouts(mut self) -> Self {
+        self.ignores_timeouts = true;
+        self
     }
     /// Queues replies for `model` (answered in order).
     pub fn on(self, model: &str, replies: impl IntoIterator<Item = Reply>) -> Self {
@@ -160,6 +168,14 @@ impl Transport for Script {
                 (None, Some(f)) => f(&target.id, at),
                 (None, None) => panic!("no reply scripted for {} at {:?}", target.id, at),
             };
+            // Like the real client, the call keeps its own total timeout.
+            if reply.took > spec.total_timeout && !self.ignores_timeouts {
+                tokio::time::sleep(spec.total_timeout).await;
+                let mut r = CallResult::new(Outcome::Timeout, at);
+                r.timings.end = Instant::now();
+                r.error_type = Some("total".into());
+                return r;
+            }
             tokio::time::sleep(reply.took).await;
             reply.result(at, Instant::now())
         })
