@@ -18,7 +18,9 @@ use super::sse::{SseDecoder, SseEvent};
 use super::{CallSpec, Endpoint, HttpClient, request_headers};
 use crate::record::Outcome;
 use crate::secret::Secret;
-use crate::wire::{ChatRequest, ErrorObject, StreamOptions};
+#[cfg(doc)]
+use crate::wire::ChatRequest;
+use crate::wire::{ErrorObject, StreamOptions};
 
 /// Error bodies are read up to this many bytes (or the body cap if smaller).
 const ERROR_BODY_CAP: usize = 256 * 1024;
@@ -60,6 +62,7 @@ impl HttpClient {
     /// retries, never follows redirects, never panics: every failure is a
     /// classified [`CallResult`].
     pub async fn chat(&self, ep: &Endpoint, spec: &CallSpec<'_>) -> CallResult {
+        let scheduled = Instant::now();
         let key = ep.api_key.as_ref();
         let request = match self.build_chat(ep, spec) {
             Ok(r) => r,
@@ -73,6 +76,7 @@ impl HttpClient {
         let (client, request) = request;
         let sent = Instant::now();
         let mut r = CallResult::new(Outcome::Ok, sent);
+        r.timings.scheduled = scheduled;
         let total = after(sent, spec.total_timeout);
         let first_byte = after(sent, spec.first_byte_timeout);
         let resp = match timeout_at(first_byte.min(total), client.execute(request)).await {
@@ -136,18 +140,7 @@ impl HttpClient {
         let url = reqwest::Url::parse(&ep.url("chat/completions"))
             .map_err(|e| format!("invalid base URL: {e}"))?;
         let headers = request_headers(ep).map_err(|e| e.to_string())?;
-        let body = ChatRequest {
-            model: spec.model.to_string(),
-            messages: spec.messages.to_vec(),
-            stream: spec.stream,
-            stream_options: spec.stream.then_some(StreamOptions {
-                include_usage: true,
-            }),
-            max_tokens: spec.max_tokens,
-            temperature: spec.temperature,
-            seed: spec.seed,
-        };
-        let json = serde_json::to_vec(&body).map_err(|e| format!("cannot encode request: {e}"))?;
+        let json = encode_request(spec).map_err(|e| format!("cannot encode request: {e}"))?;
         let client = self.client_for(&url).clone();
         let request = client
             .post(url)
@@ -282,6 +275,45 @@ impl HttpClient {
     }
 }
 
+/// [`ChatRequest`]'s JSON, serialised from borrowed fields: the messages
+/// (the whole prompt) are not copied for every call.
+#[derive(serde::Serialize)]
+struct ChatRequestRef<'a> {
+    model: &'a str,
+    messages: &'a [crate::wire::Message],
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+}
+
+/// The request body of `spec`: exactly what serialising a [`ChatRequest`]
+/// gives.
+fn encode_request(spec: &CallSpec<'_>) -> serde_json::Result<Vec<u8>> {
+    let mut buf =
+        Vec::with_capacity(256 + spec.messages.iter().map(|m| m.content.len()).sum::<usize>());
+    serde_json::to_writer(
+        &mut buf,
+        &ChatRequestRef {
+            model: spec.model,
+            messages: spec.messages,
+            stream: spec.stream,
+            stream_options: spec.stream.then_some(StreamOptions {
+                include_usage: true,
+            }),
+            max_tokens: spec.max_tokens,
+            temperature: spec.temperature,
+            seed: spec.seed,
+        },
+    )?;
+    Ok(buf)
+}
+
 /// `t + d`, saturating at about thirty years for absurd durations.
 fn after(t: Instant, d: Duration) -> Instant {
     const FAR: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
@@ -409,4 +441,48 @@ fn fail(
 fn settle(mut r: CallResult) -> CallResult {
     r.settle_tokens();
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{ChatRequest, Message};
+
+    #[test]
+    fn borrowed_encoding_matches_the_wire_type() {
+        let messages = vec![
+            Message::system("be brief \"quoted\" \u{e9}"),
+            Message::user("line\nbreak"),
+        ];
+        for (stream, max_tokens, temperature, seed) in [
+            (true, Some(64), Some(0.5), Some(7)),
+            (false, None, None, None),
+        ] {
+            let spec = CallSpec {
+                model: "m/x:free",
+                messages: &messages,
+                stream,
+                max_tokens,
+                temperature,
+                seed,
+                total_timeout: Duration::from_secs(1),
+                first_byte_timeout: Duration::from_secs(1),
+            };
+            let owned = ChatRequest {
+                model: spec.model.into(),
+                messages: messages.clone(),
+                stream,
+                stream_options: stream.then_some(StreamOptions {
+                    include_usage: true,
+                }),
+                max_tokens,
+                temperature,
+                seed,
+            };
+            assert_eq!(
+                encode_request(&spec).unwrap(),
+                serde_json::to_vec(&owned).unwrap()
+            );
+        }
+    }
 }

@@ -6,9 +6,15 @@
 //! All instants come from `tokio::time::Instant` (monotonic; paused time in
 //! tests). Milliseconds are `f64`.
 //!
+//! - **scheduled**: when the call was handed to the client
+//!   ([`super::HttpClient::chat`] was called). The rotation engine calls it
+//!   in the same poll as its decision to send (after any limiter wait it
+//!   chose), so this is the attempt's scheduled start.
 //! - **sent**: just before the request is handed to reqwest (after it was
 //!   built and serialised). Connection set-up (DNS, TCP, TLS) counts in every
 //!   metric below.
+//! - **queue_ms** = sent − scheduled: rotor's own delay before the request
+//!   goes out (building and serialising it).
 //! - **latency_ms** = end − sent, where *end* is when the last byte that
 //!   matters was read: for streams the `[DONE]` event (or end of body), for
 //!   non-streaming calls the end of the body, for failures the moment the
@@ -44,6 +50,8 @@ use crate::wire;
 /// The raw instants of one call; see the module docs for their meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timings {
+    /// When the call was handed to the client (the scheduled start).
+    pub scheduled: Instant,
     /// Just before the request was handed to reqwest.
     pub sent: Instant,
     /// Response headers received.
@@ -59,9 +67,10 @@ pub struct Timings {
 }
 
 impl Timings {
-    /// All instants unset except `sent` and `end`, both `sent`.
+    /// All instants unset except `scheduled`, `sent` and `end`, all `sent`.
     pub fn new(sent: Instant) -> Self {
         Timings {
+            scheduled: sent,
             sent,
             headers: None,
             first_byte: None,
@@ -134,6 +143,11 @@ impl CallResult {
             sse_events: 0,
             content_events: 0,
         }
+    }
+
+    /// sent − scheduled.
+    pub fn queue_ms(&self) -> f64 {
+        ms(self.timings.scheduled, self.timings.sent)
     }
 
     /// end − sent.
@@ -218,6 +232,10 @@ mod tests {
         r.content_events = 10;
         r.output_tokens = Some(50);
         assert_eq!(r.latency_ms(), 1060.0);
+        assert_eq!(r.queue_ms(), 0.0, "scheduled defaults to sent");
+        r.timings.scheduled = t0 - Duration::from_millis(3);
+        assert_eq!(r.queue_ms(), 3.0);
+        assert_eq!(r.latency_ms(), 1060.0, "latency still from sent");
         assert_eq!(r.ttfb_ms(), Some(10.0));
         assert_eq!(r.ttft_ms(), Some(60.0));
         assert_eq!(r.first_reasoning_ms(), Some(30.0));

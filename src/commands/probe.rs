@@ -40,17 +40,12 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
     let targets = run::preflight(&plan, global.quiet).await?;
     let ctx = RunContext::open("probe", run_args, &plan.backend.label)?;
 
-    let work: Vec<(u32, usize, String)> = (0..run_args.repeat)
-        .flat_map(|r| {
-            let targets = &targets;
-            (0..suite.items.len())
-                .flat_map(move |i| targets.iter().map(move |t| (r, i, t.id.clone())))
-        })
-        .collect();
+    let ids: Vec<String> = targets.iter().map(|t| t.id.clone()).collect();
+    let total = u64::from(run_args.repeat) * (suite.items.len() * targets.len()) as u64;
     let summary = Arc::new(Mutex::new(RunSummary::with_models(
         targets.iter().map(|t| (t.id.as_str(), t.provider.as_str())),
     )));
-    let pb = progress::bar(work.len() as u64, global.quiet);
+    let pb = progress::bar(total, global.quiet);
     let suite = Arc::new(suite);
     let validation = if run_args.no_validate {
         None
@@ -77,7 +72,15 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
     );
 
     let stream = run_args.streaming();
-    let jobs = futures_util::stream::iter(work.into_iter().map(|(repeat, i, model)| {
+    // Work items are made as slots free up (not all at once), and each runs
+    // as a task of its own: memory stays flat and prompts run in parallel.
+    let repeat = run_args.repeat;
+    let n_items = suite.items.len();
+    let work = (0..repeat).flat_map(move |r| {
+        let ids = ids.clone();
+        (0..n_items).flat_map(move |i| ids.clone().into_iter().map(move |id| (r, i, id)))
+    });
+    let jobs = futures_util::stream::iter(work.map(|(repeat, i, model)| {
         let engine = engine.clone();
         let item = &suite.items[i];
         let req = PromptRequest {
@@ -91,7 +94,7 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
         };
         let pb = pb.clone();
         let summary = summary.clone();
-        async move {
+        run::spawn_job(async move {
             let model = req.chain[0].clone();
             let result = engine.run(req).await;
             if let Some(g) = &result.gave_up
@@ -102,11 +105,12 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
             }
             pb.inc(1);
             result
-        }
+        })
     }))
     .buffer_unordered(run_args.concurrency);
 
-    let outcome = run::drive(jobs).await;
+    // Results are not kept: the records and the summary hold what counts.
+    let outcome = run::drive_each(jobs, drop).await;
     let grace = if outcome.interrupted {
         Duration::from_secs(2)
     } else {

@@ -247,7 +247,7 @@ pub fn attempt_record(
         ratelimit_limit: r.hints.limit,
         ratelimit_remaining: r.hints.remaining,
         ratelimit_reset_ms: r.hints.reset_epoch_ms,
-        queue_ms: None,
+        queue_ms: Some(r.queue_ms()),
         ttfb_ms: r.ttfb_ms(),
         ttft_ms: r.ttft_ms(),
         first_reasoning_ms: r.first_reasoning_ms(),
@@ -300,16 +300,62 @@ pub fn event_record(run_id: &str, command: &str, event: &EngineEvent) -> Option<
 
 /// How the main loop ended.
 pub struct DriveOutcome {
+    /// Every prompt's result ([`drive`]); empty for [`drive_each`].
     pub results: Vec<PromptResult>,
     pub interrupted: bool,
     pub fatal: Option<String>,
 }
 
+/// Runs a prompt job as a task of its own on the runtime's worker threads,
+/// so that concurrent prompts are polled in parallel rather than all inside
+/// the main loop's task. Dropping the returned future (an interrupt, a fatal
+/// result) aborts the task, as dropping the job itself would.
+pub fn spawn_job<F>(job: F) -> impl Future<Output = PromptResult> + Send + 'static
+where
+    F: Future<Output = PromptResult> + Send + 'static,
+{
+    let handle = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(job));
+    async move {
+        match handle.await {
+            Ok(result) => result,
+            // A job that panicked takes the run down, as it did unspawned.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Only an abort cancels a job, and only this handle aborts it.
+            Err(_) => PromptResult {
+                final_result: None,
+                model: None,
+                attempts: 0,
+                hops: 0,
+                waited: Duration::ZERO,
+                fallbacks: 0,
+                gave_up: None,
+                fatal: None,
+                elapsed: Duration::ZERO,
+            },
+        }
+    }
+}
+
 /// Runs prompt jobs to completion, or until SIGINT/SIGTERM, or until a fatal
-/// result (a rejected key) — in-flight work is dropped in the latter two cases.
+/// result (a rejected key) — in-flight work is dropped in the latter two
+/// cases. Keeps every result.
 pub async fn drive<S>(jobs: S) -> DriveOutcome
 where
     S: Stream<Item = PromptResult>,
+{
+    let mut results = Vec::new();
+    let mut out = drive_each(jobs, |r| results.push(r)).await;
+    out.results = results;
+    out
+}
+
+/// Like [`drive`], but hands each result to `each` as it comes instead of
+/// keeping it: memory stays flat however many prompts run. The fatal result
+/// is handed over too.
+pub async fn drive_each<S, F>(jobs: S, mut each: F) -> DriveOutcome
+where
+    S: Stream<Item = PromptResult>,
+    F: FnMut(PromptResult),
 {
     let mut jobs = std::pin::pin!(jobs);
     let signal = super::shutdown_signal();
@@ -323,12 +369,12 @@ where
         tokio::select! {
             next = jobs.next() => match next {
                 Some(result) => {
-                    if let Some(f) = &result.fatal {
-                        out.fatal = Some(f.to_string());
-                        out.results.push(result);
+                    let fatal = result.fatal.as_ref().map(|f| f.to_string());
+                    each(result);
+                    if fatal.is_some() {
+                        out.fatal = fatal;
                         break;
                     }
-                    out.results.push(result);
                 }
                 None => break,
             },
