@@ -357,10 +357,10 @@ fn create_parent(path: &Path) -> Result<(), SinkError> {
     Ok(())
 }
 
-/// How long the writer lets records gather after a busy batch (more than
-/// one record queued): at high rates it then writes and flushes once per
-/// batch instead of being woken for every record. A record still reaches
-/// the disk within about this long.
+/// How long the writer lets records gather after each batch it wrote: at
+/// high rates it then writes and flushes once per batch instead of being
+/// woken (a futex wake and a context switch) for every record. A record
+/// reaches the disk within about this long.
 const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
 
 fn write_loop(
@@ -379,7 +379,6 @@ fn write_loop(
     // Block for the first message of a batch, take whatever else is queued,
     // then flush once.
     while let Ok(first) = rx.recv() {
-        let mut batch = 0usize;
         let mut next = Some(first);
         while let Some(msg) = next {
             match msg {
@@ -390,7 +389,6 @@ fn write_loop(
                         w.serialize(a.as_ref()).map_err(|e| err(csv_path, &e))?;
                     }
                     count += 1;
-                    batch += 1;
                 }
                 Msg::Flush(done) => waiting.push(done),
             }
@@ -403,9 +401,7 @@ fn write_loop(
         for done in waiting.drain(..) {
             let _ = done.send(());
         }
-        if batch > 1 {
-            std::thread::sleep(GATHER);
-        }
+        std::thread::sleep(GATHER);
     }
     Ok(count)
 }

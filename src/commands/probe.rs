@@ -80,8 +80,11 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
         let ids = ids.clone();
         (0..n_items).flat_map(move |i| ids.clone().into_iter().map(move |id| (r, i, id)))
     });
-    let jobs = futures_util::stream::iter(work.map(|(repeat, i, model)| {
-        let engine = engine.clone();
+    let (job_engine, job_suite, job_pb, job_summary) =
+        (engine.clone(), suite.clone(), pb.clone(), summary.clone());
+    let jobs = futures_util::stream::iter(work.map(move |(repeat, i, model)| {
+        let engine = job_engine.clone();
+        let suite = &job_suite;
         let item = &suite.items[i];
         let req = PromptRequest {
             prompt_id: item.id.clone(),
@@ -92,8 +95,8 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
             chain: vec![model],
             ..Default::default()
         };
-        let pb = pb.clone();
-        let summary = summary.clone();
+        let pb = job_pb.clone();
+        let summary = job_summary.clone();
         run::spawn_job(async move {
             let model = req.chain[0].clone();
             let result = engine.run(req).await;
@@ -110,7 +113,11 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
     .buffer_unordered(run_args.concurrency);
 
     // Results are not kept: the records and the summary hold what counts.
-    let outcome = run::drive_each(jobs, drop).await;
+    // The loop itself runs on a worker thread too, beside the prompts' tasks,
+    // rather than on the thread that blocks on the runtime: handing a
+    // finished prompt to it and starting the next one then needs no
+    // cross-thread wake-up.
+    let outcome = run::on_worker(run::drive_each(jobs, drop)).await;
     let grace = if outcome.interrupted {
         Duration::from_secs(2)
     } else {

@@ -336,6 +336,21 @@ where
     }
 }
 
+/// Runs `fut` as a task on the runtime's worker threads and waits for it (a
+/// panic in it is resumed here).
+pub async fn on_worker<F>(fut: F) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match tokio::spawn(fut).await {
+        Ok(out) => out,
+        // Invariant: nothing aborts this task, and the runtime cannot shut
+        // down while this future is polled on it, so the error is a panic.
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
+
 /// Runs prompt jobs to completion, or until SIGINT/SIGTERM, or until a fatal
 /// result (a rejected key) — in-flight work is dropped in the latter two
 /// cases. Keeps every result.

@@ -127,7 +127,14 @@ pub(crate) fn after(start: Instant, d: Duration) -> Instant {
 }
 
 /// Waits until `deadline`; `false` if the server shuts down first.
+///
+/// A deadline already reached returns at once: tokio's timer rounds every
+/// deadline up to its next millisecond tick, so sleeping until "now" would
+/// add up to a millisecond or two to every zero delay.
 pub(crate) async fn wait_until(deadline: Instant, shutdown: &mut watch::Receiver<bool>) -> bool {
+    if deadline <= Instant::now() {
+        return !*shutdown.borrow();
+    }
     tokio::select! {
         _ = tokio::time::sleep_until(deadline) => true,
         _ = shutdown.wait_for(|stop| *stop) => false,
@@ -199,4 +206,24 @@ pub(crate) fn play(script: Script, start: Instant, log: LogHandle) -> Body {
         done: false,
     };
     Body::from_stream(futures_util::stream::unfold(player, Player::next))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt;
+
+    #[tokio::test]
+    async fn a_deadline_already_reached_does_not_wait_for_the_timer() {
+        let (stop, mut shutdown) = watch::channel(false);
+        let now = Instant::now();
+        assert_eq!(wait_until(now, &mut shutdown).now_or_never(), Some(true));
+        let past = now - Duration::from_millis(5);
+        assert_eq!(wait_until(past, &mut shutdown).now_or_never(), Some(true));
+        let later = now + Duration::from_secs(60);
+        assert_eq!(wait_until(later, &mut shutdown).now_or_never(), None);
+        stop.send(true).unwrap();
+        assert_eq!(wait_until(now, &mut shutdown).now_or_never(), Some(false));
+        assert!(!wait_until(later, &mut shutdown).await);
+    }
 }
