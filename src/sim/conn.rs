@@ -8,22 +8,48 @@
 //! makes hyper see end-of-file on its busy connection and close it: the
 //! client gets a reset and no status line.
 
-use std::net::Shutdown;
+use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::extract::connect_info::Connected;
-use axum::serve::IncomingStream;
-use tokio::net::TcpListener;
+use axum::serve::{IncomingStream, Listener};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::server::Shared;
 
 /// A duplicate of an accepted socket's descriptor (`None` when `dup` failed).
 #[derive(Debug, Clone)]
 pub(crate) struct ConnFd(Option<Arc<OwnedFd>>);
 
-impl Connected<IncomingStream<'_, TcpListener>> for ConnFd {
-    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
-        let _ = stream.io().set_nodelay(true);
+impl Connected<IncomingStream<'_, Counting>> for ConnFd {
+    fn connect_info(stream: IncomingStream<'_, Counting>) -> Self {
         ConnFd(stream.io().as_fd().try_clone_to_owned().ok().map(Arc::new))
+    }
+}
+
+/// The simulator's listener: counts accepted connections (`connections` in
+/// `/sim/stats`) and sets `TCP_NODELAY` on each, so that small SSE chunks
+/// leave at once instead of waiting for the client's delayed ACK.
+pub(crate) struct Counting {
+    pub inner: TcpListener,
+    pub shared: Arc<Shared>,
+}
+
+impl Listener for Counting {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+        let (io, addr) = Listener::accept(&mut self.inner).await;
+        let _ = io.set_nodelay(true);
+        self.shared.connections.fetch_add(1, Ordering::Relaxed);
+        (io, addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Listener::local_addr(&self.inner)
     }
 }
 

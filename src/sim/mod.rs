@@ -83,11 +83,12 @@ impl SimServer {
         let stopping = async move {
             let _ = signal.wait_for(|s| *s).await;
         };
-        // Small SSE chunks must leave at once: Nagle would hold them for the
-        // client's delayed ACK and distort every timing the simulator
-        // reports. Only a scenario that resets connections before the headers
-        // needs each connection's socket (see conn.rs, which also sets
-        // TCP_NODELAY).
+        // Only a scenario that resets connections before the headers needs
+        // each connection's socket (see conn.rs).
+        let listener = conn::Counting {
+            inner: listener,
+            shared: Arc::clone(&shared),
+        };
         let task = if resets {
             let app = app.into_make_service_with_connect_info::<conn::ConnFd>();
             tokio::spawn(async move {
@@ -96,9 +97,6 @@ impl SimServer {
                     .await
             })
         } else {
-            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
             tokio::spawn(async move {
                 axum::serve(listener, app)
                     .with_graceful_shutdown(stopping)

@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     pub redirect_to: String,
     /// Admitted requests whose handler or body is still alive.
     pub in_flight: AtomicU64,
+    /// TCP connections accepted since the start.
+    pub connections: AtomicU64,
     inner: Mutex<Inner>,
 }
 
@@ -143,6 +145,7 @@ impl Shared {
             shutdown,
             redirect_to,
             in_flight: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
             inner,
         }
     }
@@ -164,6 +167,7 @@ impl Shared {
             .collect();
         let mut stats = inner.stats.clone();
         stats.in_flight = self.in_flight.load(Ordering::Relaxed);
+        stats.connections = self.connections.load(Ordering::Relaxed);
         for ((g, day), min) in self.scenario.groups.iter().zip(today).zip(minute) {
             if let Some(gs) = stats.groups.get_mut(&g.name) {
                 gs.used_today = u64::from(day);

@@ -24,6 +24,10 @@ pub struct SimStats {
     /// whose client went away must not stay here.
     #[serde(default)]
     pub in_flight: u64,
+    /// TCP connections accepted since the start (not reset): with
+    /// keep-alive, a client at concurrency N should need about N.
+    #[serde(default)]
+    pub connections: u64,
     /// Requests that arrived at the `redirect` fault's default target,
     /// `/sim/redirected`: clients that followed a redirect (they must not).
     #[serde(default)]
