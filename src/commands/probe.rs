@@ -8,6 +8,7 @@ use anyhow::anyhow;
 use futures_util::StreamExt;
 
 use super::observer::{RecordingObserver, Validation};
+use super::resume;
 use super::run::{self, RunContext};
 use super::{Global, backend};
 use crate::cli::ProbeArgs;
@@ -36,9 +37,13 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
         )));
     }
 
+    let resume = match &run_args.resume {
+        Some(path) => Some(resume::load(path, "probe")?),
+        None => None,
+    };
     let plan = backend::plan(run_args, &registry, &suite, &model_ids, "probe").await?;
     let targets = run::preflight(&plan, global.quiet).await?;
-    let ctx = RunContext::open("probe", run_args, &plan.backend.label)?;
+    let ctx = RunContext::open("probe", run_args, &plan.backend.label, resume.as_ref())?;
 
     let work: Vec<(u32, usize, String)> = (0..run_args.repeat)
         .flat_map(|r| {
@@ -46,10 +51,34 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
             (0..suite.items.len())
                 .flat_map(move |i| targets.iter().map(move |t| (r, i, t.id.clone())))
         })
+        .filter(|(r, i, model)| {
+            !resume
+                .as_ref()
+                .is_some_and(|done| done.is_done(model, &suite.items[*i].id, *r))
+        })
         .collect();
-    let summary = Arc::new(Mutex::new(RunSummary::with_models(
-        targets.iter().map(|t| (t.id.as_str(), t.provider.as_str())),
-    )));
+    let mut start =
+        RunSummary::with_models(targets.iter().map(|t| (t.id.as_str(), t.provider.as_str())));
+    if let Some(resume) = &resume {
+        for a in &resume.attempts {
+            start.add(a);
+        }
+        if !global.quiet {
+            eprintln!(
+                "resuming run {} from {}: {} prompt(s) finished, {} to go{}",
+                ctx.run_id,
+                resume.path.display(),
+                resume.done.len(),
+                work.len(),
+                if resume.cut_bytes > 0 {
+                    format!(" (cut a partial last line of {} bytes)", resume.cut_bytes)
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    let summary = Arc::new(Mutex::new(start));
     let pb = progress::bar(work.len() as u64, global.quiet);
     let suite = Arc::new(suite);
     let validation = if run_args.no_validate {
@@ -91,9 +120,18 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
         };
         let pb = pb.clone();
         let summary = summary.clone();
+        let ctx = &ctx;
+        let observer = observer.clone();
         async move {
             let model = req.chain[0].clone();
+            let (prompt_id, repeat) = (req.prompt_id.clone(), req.repeat);
             let result = engine.run(req).await;
+            if result.fatal.is_none() {
+                observer.request_done(
+                    &model,
+                    run::request_record(ctx, &model, &prompt_id, repeat, &result),
+                );
+            }
             if let Some(g) = &result.gave_up
                 && let Ok(mut s) = summary.lock()
             {
