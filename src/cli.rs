@@ -202,6 +202,10 @@ pub struct RunArgs {
     /// The JSON Lines results file (appended); default results/<command>-<UTC time>.jsonl.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Continue the run recorded in FILE: skip the prompts it finished,
+    /// append to it, keep its run id.
+    #[arg(long, value_name = "FILE", conflicts_with = "out")]
+    pub resume: Option<PathBuf>,
     /// Also write every attempt as CSV to this file.
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,

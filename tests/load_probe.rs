@@ -10,7 +10,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{SimProcess, attempts, read_records, repo_path, rotor, simple_registry};
+use common::{SimProcess, attempts, read_records, repo_path, rotor};
 use serde_json::Value;
 
 const MODELS: [&str; 2] = ["load/a", "load/b"];
@@ -49,7 +49,33 @@ fn every_attempt_at_concurrency_256_is_accounted_for() {
     let dir = tempfile::tempdir().unwrap();
     let scenario = repo_path("bench/scenarios/load.yaml");
     let sim = SimProcess::start(scenario.to_str().unwrap(), &[]);
-    let registry = simple_registry(dir.path(), &MODELS);
+    // A deadline far beyond what any prompt needs, even in a debug build on
+    // a busy machine (at concurrency 256 a request waits its turn in the
+    // simulator for a second or more): a deadline that fires after the
+    // simulator answered would make the counts differ for the wrong reason.
+    let registry = dir.path().join("registry.yaml");
+    let models: String = MODELS
+        .iter()
+        .map(|m| format!("  - {{id: \"{m}\", provider: local, status: verified, tier: tier1}}\n"))
+        .collect();
+    std::fs::write(
+        &registry,
+        format!(
+            "version: 1
+providers:
+  local: {{kind: openai-compatible, base_url: \"http://127.0.0.1:9/v1\"}}
+tiers:
+  - {{name: tier1, label: fast, max_p50_ms: 2000}}
+rotation:
+  policy: adaptive
+  deadline_s: 120
+  backoff: {{base_s: 0.01, cap_s: 0.05, factor: 2, max_retries: 3}}
+  breaker: {{failures: 50, cooldown_s: 0.2}}
+models:
+{models}"
+        ),
+    )
+    .unwrap();
     let out = dir.path().join("load.jsonl");
     rotor(dir.path())
         .args(["probe", "--no-validate", "--json", "--repeat", "500"])
@@ -70,10 +96,17 @@ fn every_attempt_at_concurrency_256_is_accounted_for() {
     assert_eq!(mine, truth, "records per model and outcome vs /sim/stats");
 
     let total: u64 = mine.values().flat_map(|m| m.values()).sum();
-    assert_eq!(total, stats["requests"].as_u64().unwrap(), "no request unrecorded");
+    assert_eq!(
+        total,
+        stats["requests"].as_u64().unwrap(),
+        "no request unrecorded"
+    );
     let ok: u64 = mine.values().filter_map(|m| m.get("ok")).sum();
     assert!(total > ok, "the scenario's faults make some attempts fail");
-    assert!(ok >= 900, "most of the 1000 prompts end with an answer: {ok}");
+    assert!(
+        ok >= 900,
+        "most of the 1000 prompts end with an answer: {ok}"
+    );
     assert!(
         mine.values().all(|m| m.len() >= 3),
         "several outcomes per model: {mine:?}"
@@ -82,13 +115,15 @@ fn every_attempt_at_concurrency_256_is_accounted_for() {
     let gave_up = records.iter().filter(|r| r["event"] == "give_up").count() as u64;
     assert_eq!(ok + gave_up, 1000, "every prompt ends once");
     // Keep-alive: about one connection per request in flight, not one per
-    // request (faults that break a connection, such as a disconnect or a
-    // truncated body, each cost a new one).
+    // request. Each fault that leaves a body unread or cut costs a new one,
+    // and a request may start just before a finished one's connection is
+    // back in the pool: a margin of a tenth of the requests. (Without
+    // keep-alive it would be one per request.)
     let broken: u64 = MODELS
         .iter()
         .map(|m| {
             let faults = &stats["models"][m]["faults"];
-            ["disconnect", "truncated", "malformed_json"]
+            ["disconnect", "truncated", "malformed_json", "mid_stream_error"]
                 .iter()
                 .map(|f| faults[f].as_u64().unwrap_or(0))
                 .sum::<u64>()
@@ -96,7 +131,7 @@ fn every_attempt_at_concurrency_256_is_accounted_for() {
         .sum();
     let connections = stats["connections"].as_u64().unwrap();
     assert!(
-        connections <= CONCURRENCY + broken + 16,
+        connections <= CONCURRENCY + broken + total / 10,
         "{connections} connections for {total} requests at concurrency {CONCURRENCY} ({broken} broken)"
     );
 }

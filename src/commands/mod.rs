@@ -6,6 +6,7 @@ pub mod models;
 pub mod observer;
 pub mod probe;
 pub mod report;
+pub mod resume;
 pub mod run;
 pub mod sim;
 

@@ -22,7 +22,7 @@ use tokio_util::task::TaskTracker;
 use super::run::{AttemptInfo, RunContext, attempt_record, event_record};
 use crate::engine::{AcceptFn, EngineEvent, Event, Observer};
 use crate::output::summary::RunSummary;
-use crate::record::{AttemptRecord, RecordSink};
+use crate::record::{AttemptRecord, EventRecord, RecordSink};
 use crate::suite::Suite;
 use crate::validate::{CachedValidator, Validator, ValidatorConfig};
 
@@ -84,8 +84,45 @@ pub struct RecordingObserver {
     pb: ProgressBar,
     validation: Option<Arc<Validation>>,
     tasks: TaskTracker,
-    pending: Arc<Mutex<HashMap<u64, AttemptRecord>>>,
+    pending: Arc<Mutex<Pending>>,
     next_id: AtomicU64,
+}
+
+/// (model, prompt_id, repeat): one logical prompt of a model.
+type Key = (String, String, u32);
+
+/// Attempt records waiting for a verdict, and `request` records waiting for
+/// them: a prompt's `request` record is written after all of its attempts, so
+/// a file that has it has everything `--resume` needs to skip the prompt.
+#[derive(Default)]
+struct Pending {
+    attempts: HashMap<u64, (Key, AttemptRecord)>,
+    per_key: HashMap<Key, usize>,
+    requests: HashMap<Key, EventRecord>,
+}
+
+impl Pending {
+    fn add(&mut self, id: u64, key: Key, record: AttemptRecord) {
+        *self.per_key.entry(key.clone()).or_default() += 1;
+        self.attempts.insert(id, (key, record));
+    }
+
+    /// Takes attempt `id` out; with it, the `request` record it held back
+    /// when it was the last one.
+    fn take(&mut self, id: u64) -> Option<(AttemptRecord, Option<EventRecord>)> {
+        let (key, record) = self.attempts.remove(&id)?;
+        let left = self.per_key.get_mut(&key).map(|n| {
+            *n -= 1;
+            *n
+        });
+        let request = if left == Some(0) {
+            self.per_key.remove(&key);
+            self.requests.remove(&key)
+        } else {
+            None
+        };
+        Some((record, request))
+    }
 }
 
 impl RecordingObserver {
@@ -105,7 +142,7 @@ impl RecordingObserver {
             pb,
             validation,
             tasks: TaskTracker::new(),
-            pending: Arc::new(Mutex::new(HashMap::new())),
+            pending: Arc::new(Mutex::new(Pending::default())),
             next_id: AtomicU64::new(0),
         }
     }
@@ -115,14 +152,37 @@ impl RecordingObserver {
     pub async fn finish(&self, grace: Duration) {
         self.tasks.close();
         let _ = tokio::time::timeout(grace, self.tasks.wait()).await;
-        let left: Vec<AttemptRecord> = match self.pending.lock() {
-            Ok(mut p) => p.drain().map(|(_, r)| r).collect(),
-            Err(_) => Vec::new(),
+        let (left, requests) = match self.pending.lock() {
+            Ok(mut p) => (
+                p.attempts.drain().map(|(_, (_, r))| r).collect::<Vec<_>>(),
+                p.requests.drain().map(|(_, r)| r).collect::<Vec<_>>(),
+            ),
+            Err(_) => (Vec::new(), Vec::new()),
         };
         for mut record in left {
             record.validation_detail = Some("not validated: the run ended first".into());
             publish(&self.summary, &self.sink, record);
         }
+        for request in requests {
+            self.sink.write(request);
+        }
+    }
+
+    /// Writes the `request` record of a logical prompt of `model`, after the
+    /// attempt records still waiting for their verdicts.
+    pub fn request_done(&self, model: &str, request: EventRecord) {
+        let key: Key = (
+            model.to_string(),
+            request.prompt_id.clone().unwrap_or_default(),
+            request.repeat.unwrap_or(0),
+        );
+        if let Ok(mut p) = self.pending.lock()
+            && p.per_key.contains_key(&key)
+        {
+            p.requests.insert(key, request);
+            return;
+        }
+        self.sink.write(request);
     }
 
     fn attempt(&self, info: &AttemptInfo<'_>, result: &crate::client::CallResult) {
@@ -139,8 +199,13 @@ impl RecordingObserver {
             }
         };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let key: Key = (
+            info.model.to_string(),
+            info.prompt_id.to_string(),
+            info.repeat,
+        );
         if let Ok(mut p) = self.pending.lock() {
-            p.insert(id, record);
+            p.add(id, key, record);
         }
         let content = result.content.clone();
         let prompt_id = info.prompt_id.to_string();
@@ -152,7 +217,8 @@ impl RecordingObserver {
                 Some(item) => Some(validation.checker.check(item, &content).await),
                 None => None,
             };
-            let Some(mut record) = pending.lock().ok().and_then(|mut p| p.remove(&id)) else {
+            let Some((mut record, request)) = pending.lock().ok().and_then(|mut p| p.take(id))
+            else {
                 return; // finish() already wrote it
             };
             match verdict {
@@ -166,6 +232,9 @@ impl RecordingObserver {
                 None => {}
             }
             publish(&summary, &sink, record);
+            if let Some(request) = request {
+                sink.write(request);
+            }
         });
     }
 }

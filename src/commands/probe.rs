@@ -8,6 +8,7 @@ use anyhow::anyhow;
 use futures_util::StreamExt;
 
 use super::observer::{RecordingObserver, Validation};
+use super::resume;
 use super::run::{self, RunContext};
 use super::{Global, backend};
 use crate::cli::ProbeArgs;
@@ -36,16 +37,57 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
         )));
     }
 
+    let resume = match &run_args.resume {
+        Some(path) => Some(resume::load(path, "probe")?),
+        None => None,
+    };
     let plan = backend::plan(run_args, &registry, &suite, &model_ids, "probe").await?;
     let targets = run::preflight(&plan, global.quiet).await?;
-    let ctx = RunContext::open("probe", run_args, &plan.backend.label)?;
+    let ctx = RunContext::open("probe", run_args, &plan.backend.label, resume.as_ref())?;
 
+    // Work items (repeat, suite item, target) are made as slots free up,
+    // not all at once: memory stays flat however many prompts there are.
     let ids: Vec<String> = targets.iter().map(|t| t.id.clone()).collect();
-    let total = u64::from(run_args.repeat) * (suite.items.len() * targets.len()) as u64;
-    let summary = Arc::new(Mutex::new(RunSummary::with_models(
-        targets.iter().map(|t| (t.id.as_str(), t.provider.as_str())),
-    )));
-    let pb = progress::bar(total, global.quiet);
+    let item_ids: Vec<String> = suite.items.iter().map(|i| i.id.clone()).collect();
+    let resume = resume.map(Arc::new);
+    let (n_items, n_targets) = (suite.items.len(), targets.len());
+    let work = {
+        let resume = resume.clone();
+        let (ids, item_ids) = (ids.clone(), item_ids.clone());
+        (0..run_args.repeat)
+            .flat_map(move |r| {
+                (0..n_items).flat_map(move |i| (0..n_targets).map(move |t| (r, i, t)))
+            })
+            .filter(move |&(r, i, t)| {
+                !resume
+                    .as_ref()
+                    .is_some_and(|done| done.is_done(&ids[t], &item_ids[i], r))
+            })
+    };
+    let to_go = work.clone().count();
+    let mut start =
+        RunSummary::with_models(targets.iter().map(|t| (t.id.as_str(), t.provider.as_str())));
+    if let Some(resume) = &resume {
+        for a in &resume.attempts {
+            start.add(a);
+        }
+        if !global.quiet {
+            eprintln!(
+                "resuming run {} from {}: {} prompt(s) finished, {} to go{}",
+                ctx.run_id,
+                resume.path.display(),
+                resume.done.len(),
+                to_go,
+                if resume.cut_bytes > 0 {
+                    format!(" (cut a partial last line of {} bytes)", resume.cut_bytes)
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    let summary = Arc::new(Mutex::new(start));
+    let pb = progress::bar(to_go as u64, global.quiet);
     let suite = Arc::new(suite);
     let validation = if run_args.no_validate {
         None
@@ -72,17 +114,17 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
     );
 
     let stream = run_args.streaming();
-    // Work items are made as slots free up (not all at once), and each runs
-    // as a task of its own: memory stays flat and prompts run in parallel.
-    let repeat = run_args.repeat;
-    let n_items = suite.items.len();
-    let work = (0..repeat).flat_map(move |r| {
-        let ids = ids.clone();
-        (0..n_items).flat_map(move |i| ids.clone().into_iter().map(move |id| (r, i, id)))
-    });
-    let (job_engine, job_suite, job_pb, job_summary) =
-        (engine.clone(), suite.clone(), pb.clone(), summary.clone());
-    let jobs = futures_util::stream::iter(work.map(move |(repeat, i, model)| {
+    // Each prompt runs as a task of its own, so prompts run in parallel.
+    let (job_engine, job_suite, job_pb, job_summary, job_observer) = (
+        engine.clone(),
+        suite.clone(),
+        pb.clone(),
+        summary.clone(),
+        observer.clone(),
+    );
+    let (run_id, command) = (Arc::<str>::from(ctx.run_id.as_str()), ctx.command);
+    let jobs = futures_util::stream::iter(work.map(move |(repeat, i, t)| {
+        let model = ids[t].clone();
         let engine = job_engine.clone();
         let suite = &job_suite;
         let item = &suite.items[i];
@@ -97,9 +139,18 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
         };
         let pb = job_pb.clone();
         let summary = job_summary.clone();
+        let observer = job_observer.clone();
+        let run_id = run_id.clone();
         run::spawn_job(async move {
             let model = req.chain[0].clone();
+            let (prompt_id, repeat) = (req.prompt_id.clone(), req.repeat);
             let result = engine.run(req).await;
+            if result.fatal.is_none() {
+                observer.request_done(
+                    &model,
+                    run::request_record_for(&run_id, command, &model, &prompt_id, repeat, &result),
+                );
+            }
             if let Some(g) = &result.gave_up
                 && let Ok(mut s) = summary.lock()
             {

@@ -30,15 +30,28 @@ pub struct RunContext {
 }
 
 impl RunContext {
-    pub fn open(command: &'static str, args: &RunArgs, backend: &str) -> anyhow::Result<Self> {
+    /// Opens the results file: `--out`, the `--resume` file (keeping its run
+    /// id), or `results/<command>-<UTC time>.jsonl`.
+    pub fn open(
+        command: &'static str,
+        args: &RunArgs,
+        backend: &str,
+        resume: Option<&super::resume::Resume>,
+    ) -> anyhow::Result<Self> {
         let now = Utc::now();
-        let out_path = args.out.clone().unwrap_or_else(|| {
-            PathBuf::from("results")
-                .join(format!("{command}-{}.jsonl", now.format("%Y%m%dT%H%M%SZ")))
-        });
+        let out_path = resume
+            .map(|r| r.path.clone())
+            .or_else(|| args.out.clone())
+            .unwrap_or_else(|| {
+                PathBuf::from("results")
+                    .join(format!("{command}-{}.jsonl", now.format("%Y%m%dT%H%M%SZ")))
+            });
         let sink = RecordSink::open(&out_path, args.csv.as_deref()).env_err()?;
+        let run_id = resume
+            .and_then(|r| r.run_id.clone())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_string());
         Ok(RunContext {
-            run_id: uuid::Uuid::new_v4().simple().to_string()[..12].to_string(),
+            run_id,
             command,
             out_path,
             sink: Arc::new(sink),
@@ -302,6 +315,55 @@ pub fn event_record(run_id: &str, command: &str, event: &EngineEvent) -> Option<
         repeat,
         fields,
     })
+}
+
+/// The record of one logical prompt, written when the engine is done with it
+/// (answered or given up): what `--resume` and `report` read.
+pub fn request_record(
+    ctx: &RunContext,
+    primary: &str,
+    prompt_id: &str,
+    repeat: u32,
+    r: &PromptResult,
+) -> EventRecord {
+    request_record_for(&ctx.run_id, ctx.command, primary, prompt_id, repeat, r)
+}
+
+/// [`request_record`] from the run's id and command (for tasks that cannot
+/// borrow the [`RunContext`]).
+pub fn request_record_for(
+    run_id: &str,
+    command: &str,
+    primary: &str,
+    prompt_id: &str,
+    repeat: u32,
+    r: &PromptResult,
+) -> EventRecord {
+    let mut fields = serde_json::Map::new();
+    fields.insert("primary".into(), primary.into());
+    fields.insert("model_used".into(), r.model.clone().into());
+    fields.insert("ok".into(), r.is_ok().into());
+    fields.insert("attempts".into(), r.attempts.into());
+    fields.insert("hops".into(), r.hops.into());
+    fields.insert("fallbacks".into(), r.fallbacks.into());
+    fields.insert("waited_ms".into(), (r.waited.as_millis() as u64).into());
+    fields.insert("elapsed_ms".into(), (r.elapsed.as_millis() as u64).into());
+    fields.insert(
+        "gave_up".into(),
+        r.gave_up.map(|g| g.reason.as_str()).into(),
+    );
+    EventRecord {
+        schema_version: SCHEMA_VERSION,
+        kind: RecordKind::Event,
+        run_id: run_id.to_string(),
+        ts: Utc::now(),
+        command: command.to_string(),
+        event: "request".into(),
+        model: Some(primary.to_string()),
+        prompt_id: Some(prompt_id.to_string()),
+        repeat: Some(repeat),
+        fields,
+    }
 }
 
 /// How the main loop ended.

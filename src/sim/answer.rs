@@ -14,6 +14,10 @@ pub(crate) enum AnswerKind {
     Broken,
     NoCode,
     SyntaxError,
+    /// The entry point loops forever.
+    InfiniteLoop,
+    /// The entry point kills its own process.
+    Crash,
     /// The prompt is not in the suite (or there is no suite).
     Generic,
 }
@@ -25,6 +29,8 @@ impl AnswerKind {
             AnswerKind::Broken => "broken",
             AnswerKind::NoCode => "no_code",
             AnswerKind::SyntaxError => "syntax_error",
+            AnswerKind::InfiniteLoop => "infinite_loop",
+            AnswerKind::Crash => "crash",
             AnswerKind::Generic => "generic",
         }
     }
@@ -36,6 +42,8 @@ impl AnswerKind {
             (AnswerKind::Broken, q.broken),
             (AnswerKind::NoCode, q.no_code),
             (AnswerKind::SyntaxError, q.syntax_error),
+            (AnswerKind::InfiniteLoop, q.infinite_loop),
+            (AnswerKind::Crash, q.crash),
         ];
         let total: f64 = weights.iter().map(|w| w.1).sum();
         if total <= 0.0 || !total.is_finite() {
@@ -154,12 +162,32 @@ pub(crate) fn answer_text<R: rand::Rng + ?Sized>(
         (AnswerKind::SyntaxError, Some(item)) => {
             fenced(&item.language, &cut_in_half(&item.reference))
         }
+        (AnswerKind::InfiniteLoop, Some(item)) => {
+            fenced(&item.language, &hostile_solution(item, false))
+        }
+        (AnswerKind::Crash, Some(item)) => fenced(&item.language, &hostile_solution(item, true)),
         (AnswerKind::NoCode, Some(_)) => prose(
             rng,
             tokens.max(20),
             "I would solve this step by step without writing the code here.",
         ),
         _ => prose(rng, tokens.max(1), ""),
+    }
+}
+
+/// A solution defining the item's entry point that never returns, or that
+/// kills its own process when called.
+fn hostile_solution(item: &SuiteItem, crash: bool) -> String {
+    let name = &item.entry_point;
+    match (item.language.as_str(), crash) {
+        ("javascript" | "js" | "node", false) => {
+            format!("function {name}(...args) {{\n  while (true) {{}}\n}}\n")
+        }
+        ("javascript" | "js" | "node", true) => {
+            format!("function {name}(...args) {{\n  process.exit(3);\n}}\n")
+        }
+        (_, false) => format!("def {name}(*args, **kwargs):\n    while True:\n        pass\n"),
+        (_, true) => format!("import os\n\n\ndef {name}(*args, **kwargs):\n    os._exit(3)\n"),
     }
 }
 

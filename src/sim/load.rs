@@ -37,6 +37,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "hostile",
         include_str!("../../fixtures/scenarios/hostile.yaml"),
     ),
+    (
+        "validation",
+        include_str!("../../fixtures/scenarios/validation.yaml"),
+    ),
 ];
 
 const EMBEDDED_NAMES: &[&str] = &[
@@ -47,6 +51,7 @@ const EMBEDDED_NAMES: &[&str] = &[
     "all-outcomes",
     "sdk-check",
     "hostile",
+    "validation",
 ];
 
 /// Why a scenario could not be loaded.
@@ -393,6 +398,8 @@ fn check_quality(q: &Quality) -> Result<(), String> {
         ("broken", q.broken),
         ("no_code", q.no_code),
         ("syntax_error", q.syntax_error),
+        ("infinite_loop", q.infinite_loop),
+        ("crash", q.crash),
     ] {
         if !(w.is_finite() && w >= 0.0) {
             return Err(format!("quality weight {name} = {w} must be >= 0"));

@@ -225,6 +225,12 @@ pub struct Quality {
     /// The reference cut in half, fenced.
     #[serde(default)]
     pub syntax_error: f64,
+    /// A fenced solution whose entry point never returns (validation: timeout).
+    #[serde(default)]
+    pub infinite_loop: f64,
+    /// A fenced solution whose entry point kills its process (validation: crashed).
+    #[serde(default)]
+    pub crash: f64,
 }
 
 /// A timed fault: from `from_s` to `to_s` (scenario seconds, scaled by

@@ -1,0 +1,179 @@
+//! `--resume FILE`: continue a run from its results file.
+//!
+//! A logical prompt is finished when the file holds its `request` record
+//! (written when the engine is done with it: answered or given up). Resuming
+//! skips finished `(model, prompt, repeat)` items, keeps the run id, appends
+//! to the same file and starts the summary from the attempts already there,
+//! so the final table covers the whole run and no item is recorded twice.
+//! A partial last line (the process was killed mid-write) is cut off first.
+
+use std::collections::HashSet;
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow};
+
+use crate::exit::{Failure, ResultExt};
+use crate::record::{AttemptRecord, SCHEMA_VERSION};
+
+/// What a results file says about a run.
+#[derive(Debug, Default)]
+pub struct Resume {
+    pub path: PathBuf,
+    pub run_id: Option<String>,
+    /// Finished items: (model, prompt_id, repeat); `model` is the chain's
+    /// primary for rotate-test.
+    pub done: HashSet<(String, String, u32)>,
+    /// The attempts already recorded (for the summary).
+    pub attempts: Vec<AttemptRecord>,
+    /// Bytes of a partial last line that were cut off.
+    pub cut_bytes: u64,
+}
+
+impl Resume {
+    pub fn is_done(&self, model: &str, prompt_id: &str, repeat: u32) -> bool {
+        self.done
+            .contains(&(model.to_string(), prompt_id.to_string(), repeat))
+    }
+}
+
+/// Reads `path` (a results file of `command`), cutting a partial last line.
+pub fn load(path: &Path, command: &str) -> anyhow::Result<Resume> {
+    let cut_bytes = cut_partial_line(path)?;
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot read {}", path.display()))
+        .input_err()?;
+    let mut resume = Resume {
+        path: path.to_path_buf(),
+        cut_bytes,
+        ..Resume::default()
+    };
+    for (n, line) in BufReader::new(file).lines().enumerate() {
+        let line = line
+            .with_context(|| format!("cannot read {}", path.display()))
+            .input_err()?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let where_ = || format!("{}:{}", path.display(), n + 1);
+        let value: serde_json::Value = serde_json::from_str(&line).map_err(|e| {
+            Failure::input(anyhow!(
+                "{}: not a results record ({e})\n  hint: --resume takes a JSON Lines file written by rotor {command}",
+                where_()
+            ))
+        })?;
+        let version = value["schema_version"].as_u64();
+        if version != Some(u64::from(SCHEMA_VERSION)) {
+            return Err(Failure::input(anyhow!(
+                "{}: schema_version {} is not this rotor's ({SCHEMA_VERSION})\n  hint: resume with the rotor version that wrote the file, or start a new run",
+                where_(),
+                version.map_or("missing".to_string(), |v| v.to_string())
+            )));
+        }
+        if let Some(c) = value["command"].as_str()
+            && c != command
+        {
+            return Err(Failure::input(anyhow!(
+                "{}: the file holds a `rotor {c}` run, not `rotor {command}`\n  hint: resume it with rotor {c} --resume",
+                where_()
+            )));
+        }
+        if resume.run_id.is_none() {
+            resume.run_id = value["run_id"].as_str().map(str::to_string);
+        }
+        match value["kind"].as_str() {
+            Some("attempt") => {
+                if let Ok(a) = serde_json::from_value::<AttemptRecord>(value) {
+                    resume.attempts.push(a);
+                }
+            }
+            Some("event") if value["event"] == "request" => {
+                let model = value["primary"]
+                    .as_str()
+                    .or_else(|| value["model"].as_str())
+                    .unwrap_or_default();
+                if let (Some(p), Some(r)) = (value["prompt_id"].as_str(), value["repeat"].as_u64())
+                {
+                    resume.done.insert((
+                        model.to_string(),
+                        p.to_string(),
+                        u32::try_from(r).unwrap_or(u32::MAX),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(resume)
+}
+
+/// Cuts the file after its last newline; returns the bytes removed.
+fn cut_partial_line(path: &Path) -> anyhow::Result<u64> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open {} to resume it", path.display()))
+        .input_err()?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len == 0 {
+        return Ok(0);
+    }
+    // Look back in blocks for the last newline.
+    let mut end = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let n = (end - start) as usize;
+        file.seek(SeekFrom::Start(start)).env_err()?;
+        file.read_exact(&mut buf[..n]).env_err()?;
+        if let Some(i) = buf[..n].iter().rposition(|&b| b == b'\n') {
+            let keep = start + i as u64 + 1;
+            if keep < len {
+                file.set_len(keep).env_err()?;
+            }
+            return Ok(len - keep);
+        }
+        end = start;
+    }
+    file.set_len(0).env_err()?;
+    Ok(len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_last_line_is_cut_and_finished_items_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.jsonl");
+        let request = r#"{"schema_version":1,"kind":"event","run_id":"abc","ts":"2026-01-01T00:00:00Z","command":"probe","event":"request","model":"m","prompt_id":"p","repeat":1,"ok":true}"#;
+        std::fs::write(&path, format!("{request}\n{{\"schema_version\":1,\"ki")).unwrap();
+        let r = load(&path, "probe").unwrap();
+        assert_eq!(r.cut_bytes, 20);
+        assert_eq!(r.run_id.as_deref(), Some("abc"));
+        assert!(r.is_done("m", "p", 1));
+        assert!(!r.is_done("m", "p", 0));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{request}\n")
+        );
+        let err = load(&path, "rotate-test").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("rotor probe --resume"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn another_schema_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.jsonl");
+        std::fs::write(&path, "{\"schema_version\":9,\"kind\":\"attempt\"}\n").unwrap();
+        let err = load(&path, "probe").unwrap_err();
+        assert!(format!("{err:#}").contains("schema_version 9"), "{err:#}");
+        assert_eq!(crate::exit::code_of(&err), crate::exit::INPUT);
+    }
+}
