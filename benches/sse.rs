@@ -53,7 +53,7 @@ fn decode(bytes: &[u8], chunk: usize) -> usize {
 fn bench(c: &mut Criterion) {
     let bytes = stream(1000);
     let events = decode(&bytes, bytes.len());
-    assert_eq!(events, 1003, "comment + role chunk + 1000 + usage + [DONE]");
+    assert_eq!(events, 1004, "comment + role chunk + 1000 + usage + [DONE]");
     let mut g = c.benchmark_group("sse_decode");
     g.throughput(Throughput::Bytes(bytes.len() as u64));
     for chunk in [64usize, 1024, 16 * 1024] {
