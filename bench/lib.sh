@@ -25,11 +25,12 @@ machine() {
     echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/ {print $2}') GiB; load average $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%Y-%m-%dT%H:%MZ); rotor $(git rev-parse --short HEAD)"
 }
 
-# start_sim SCENARIO: runs `rotor sim` in the background; sets SIM_URL (…/v1),
-# SIM_ROOT and SIM_PID.
+# start_sim SCENARIO: runs `rotor sim` in the background (under $SIM_WRAP,
+# e.g. "nice -n -10", when set); sets SIM_URL (…/v1), SIM_ROOT and SIM_PID.
 start_sim() {
     local fifo="$WORK/sim.out"
-    "$ROTOR" sim --scenario "$1" --addr 127.0.0.1:0 >"$fifo" 2>"$WORK/sim.err" &
+    # shellcheck disable=SC2086
+    ${SIM_WRAP:-} "$ROTOR" sim --scenario "$1" --addr 127.0.0.1:0 >"$fifo" 2>"$WORK/sim.err" &
     SIM_PID=$!
     for _ in $(seq 1 100); do
         [[ -s "$fifo" ]] && break

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compares rotor's ttft_ms and latency_ms with the simulator's ground truth.
 
-Usage: timing_errors.py RESULTS.jsonl SIM_LOG.json LABEL
+Usage: timing_errors.py RESULTS.jsonl SIM_LOG.json LABEL [SKIP_FIRST]
 
 Joins each attempt record with the /sim/log entry of the same response_id.
 The simulator's figures run from when it had parsed the request
@@ -10,7 +10,11 @@ last byte (last_byte_us) to the connection. rotor's run from `sent` (before
 the request is written) to when it read them, so the difference also holds
 the loopback transit both ways: it is an upper bound of rotor's error.
 Prints one Markdown table row: label, n, median and p99 of |error| for TTFT
-and latency, and median / p99 of queue_ms.
+and latency, and median / p99 of queue_ms. With SKIP_FIRST = N, the first N
+requests the simulator received are left out: at concurrency N (with N
+connections in all, see `connections` in /sim/stats) those are the ones that
+opened a connection, whose TCP handshake rotor's clock includes (its `sent`
+is before the connect) and the simulator's cannot see.
 """
 import json
 import sys
@@ -31,14 +35,15 @@ records = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 attempts = [r for r in records if r.get("kind") == "attempt"]
 log = json.load(open(sys.argv[2]))
 entries = log if isinstance(log, list) else log.get("entries", [])
-by_id = {e["response_id"]: e for e in entries if e.get("response_id")}
+skip = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+by_id = {e["response_id"]: e for e in entries if e.get("response_id") and e["seq"] > skip}
 
 ttft_err, lat_err, queue, signed = [], [], [], []
 missing = 0
 for a in attempts:
     e = by_id.get(a.get("response_id"))
     if a.get("outcome") != "ok" or e is None:
-        missing += 1
+        missing += 1 if a.get("outcome") != "ok" or not skip else 0
         continue
     sim_lat = (e["last_byte_us"] - e["received_us"]) / 1000.0
     lat_err.append(abs(a["latency_ms"] - sim_lat))
