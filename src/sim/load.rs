@@ -33,6 +33,31 @@ const EMBEDDED: &[(&str, &str)] = &[
         "sdk-check",
         include_str!("../../fixtures/scenarios/sdk-check.yaml"),
     ),
+    // rotate-test's CI scenarios.
+    (
+        "ci-storm",
+        include_str!("../../fixtures/scenarios/ci-storm.yaml"),
+    ),
+    (
+        "ci-account-limit",
+        include_str!("../../fixtures/scenarios/ci-account-limit.yaml"),
+    ),
+    (
+        "ci-daily-quota",
+        include_str!("../../fixtures/scenarios/ci-daily-quota.yaml"),
+    ),
+    (
+        "ci-outage",
+        include_str!("../../fixtures/scenarios/ci-outage.yaml"),
+    ),
+    (
+        "ci-slow",
+        include_str!("../../fixtures/scenarios/ci-slow.yaml"),
+    ),
+    (
+        "ci-upstream",
+        include_str!("../../fixtures/scenarios/ci-upstream.yaml"),
+    ),
 ];
 
 const EMBEDDED_NAMES: &[&str] = &[
@@ -42,6 +67,12 @@ const EMBEDDED_NAMES: &[&str] = &[
     "flaky-streams",
     "all-outcomes",
     "sdk-check",
+    "ci-storm",
+    "ci-account-limit",
+    "ci-daily-quota",
+    "ci-outage",
+    "ci-slow",
+    "ci-upstream",
 ];
 
 /// Why a scenario could not be loaded.

@@ -24,6 +24,10 @@ pub struct SimStats {
     /// whose client went away must not stay here.
     #[serde(default)]
     pub in_flight: u64,
+    /// Unix epoch milliseconds of the start (or the last reset): `received_us`
+    /// and the other log times count from here.
+    #[serde(default)]
+    pub start_epoch_ms: u64,
 }
 
 /// Counters of one model.
