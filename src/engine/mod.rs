@@ -16,7 +16,8 @@
 //! open it for 30 s, then one half-open probe; each re-open doubles the
 //! period up to 10×), a cooldown from the latest 429, optional known limit,
 //! AIMD pacing ([`pacer`]), live stats ([`live`]: latency EWMA, Beta success
-//! probability from the target's priors) and counters.
+//! probability from the target's priors, its evidence halving every breaker
+//! cooldown so a recovered model is tried again) and counters.
 //!
 //! **Per provider group** (a provider's free models, or all its models; see
 //! `state`): a limiter for account-wide limits — the configured

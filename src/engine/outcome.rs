@@ -134,7 +134,7 @@ impl Shared {
         match r.outcome {
             Outcome::Ok if accepted != Some(false) => {
                 let latency = r.timings.end.saturating_duration_since(r.timings.sent);
-                m.stats.record_success(latency.as_secs_f64() * 1000.0);
+                m.stats.record_success(latency.as_secs_f64() * 1000.0, now);
                 m.counters.successes += 1;
                 m.pacer.on_success();
                 if let Some(tr) = m.breaker.on_success() {
@@ -236,7 +236,7 @@ impl Shared {
             | Outcome::Timeout
             | Outcome::Network
             | Outcome::InvalidResponse => {
-                m.stats.record_failure();
+                m.stats.record_failure(now);
                 m.counters.failures += 1;
                 if let Some(tr) = m.breaker.on_failure(now) {
                     events.push(breaker_event(&m.target.id, tr));

@@ -174,7 +174,8 @@ impl Shared {
                 cooldown: None,
                 pacer: Pacer::new(window),
                 limit: None,
-                stats: LiveStats::new(target.prior_latency_ms, target.prior_success),
+                stats: LiveStats::new(target.prior_latency_ms, target.prior_success)
+                    .with_half_life(cfg.breaker.cooldown),
                 incompatible: false,
                 counters: Counters::default(),
                 target: Arc::new(target),
@@ -268,7 +269,7 @@ impl Shared {
             slot_at,
             slot_on,
             expected_latency: m.stats.expected_latency(),
-            p_success: m.stats.p_success(),
+            p_success: m.stats.p_success(now),
         }
     }
 
@@ -354,7 +355,7 @@ impl Shared {
                 counters: m.counters,
                 incompatible: m.incompatible,
                 ewma_latency_ms: m.stats.ewma_ms(),
-                p_success: m.stats.p_success(),
+                p_success: m.stats.p_success(now),
                 paced_rate: m.pacer.rate(),
                 cooldown_ms: m
                     .cooldown
