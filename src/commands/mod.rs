@@ -3,6 +3,7 @@
 pub mod backend;
 pub mod observer;
 pub mod probe;
+pub mod rotate_test;
 pub mod run;
 pub mod sim;
 
@@ -16,6 +17,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     };
     match cli.command {
         Command::Probe(args) => probe::run(&global, args).await,
+        Command::RotateTest(args) => rotate_test::run(&global, args).await,
         Command::Sim(args) => sim::run(&global, args).await,
     }
 }

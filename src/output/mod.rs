@@ -1,5 +1,6 @@
 //! What people and scripts see: run summaries, tables, JSON, progress.
 
 pub mod progress;
+pub mod rotate;
 pub mod summary;
 pub mod table;
