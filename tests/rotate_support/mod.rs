@@ -38,8 +38,14 @@ pub struct Run {
 
 /// The rotor binary with the repository's registry.
 pub fn rotor() -> Command {
+    rotor_with(&registry())
+}
+
+/// The rotor binary with `registry`, quiet, without GitHub's or OpenRouter's
+/// variables.
+pub fn rotor_with(registry: &Path) -> Command {
     let mut c = Command::cargo_bin("rotor").unwrap();
-    c.arg("--registry").arg(registry()).arg("-q");
+    c.arg("--registry").arg(registry).arg("-q");
     c.env_remove("GITHUB_STEP_SUMMARY");
     c.env_remove("OPENROUTER_API_KEY");
     c

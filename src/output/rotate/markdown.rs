@@ -104,8 +104,9 @@ pub fn render(r: &RotateReport) -> String {
     if !failed.is_empty() {
         let _ = writeln!(
             s,
-            "\n<details><summary>{} failed prompts</summary>\n",
-            failed.len()
+            "\n<details><summary>{} failed prompt{}</summary>\n",
+            failed.len(),
+            if failed.len() == 1 { "" } else { "s" }
         );
         for p in failed.iter().take(MAX_FAILED_SHOWN) {
             let _ = writeln!(
