@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 use futures_util::StreamExt;
 
-pub use options::{RotateOptions, scale_for_sim, scale_priors};
+pub use options::{RotateOptions, scale_for_sim, scale_priors, scale_unknown_windows};
 pub use truth::{lower_bound_s, request_record};
 
 use super::observer::{RecordingObserver, Validation};
@@ -48,6 +48,7 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
     }
     if let Some(s) = time_scale {
         scale_priors(&mut plan.targets, s);
+        scale_unknown_windows(&mut plan.limits, &plan.targets, &registry, s);
     }
     let targets = run::preflight(&plan, global.quiet).await?;
     let chain: Vec<String> = chain_ids
@@ -186,11 +187,12 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
         .clone();
     let report = RotateReport::build(info, prompts, &snapshot, &attempts, &thresholds, simulator);
 
-    if run_args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    let text = if run_args.json {
+        format!("{}\n", serde_json::to_string_pretty(&report)?)
     } else {
-        print!("{}", table::render(&report, progress::stdout_is_terminal()));
-    }
+        table::render(&report, progress::stdout_is_terminal())
+    };
+    print_stdout(&text)?;
     write_reports(&report, &opts)?;
     if !global.quiet {
         eprintln!(
@@ -221,6 +223,19 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
         )));
     }
     Ok(exit::OK)
+}
+
+/// Writes the results on stdout; a reader that went away (`| head`) is not
+/// an error, and never a panic.
+fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Failure::environment(anyhow!("cannot write to stdout: {e}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `--junit`, `--markdown` and GitHub's job summary.

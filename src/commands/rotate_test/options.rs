@@ -1,6 +1,7 @@
 //! rotate-test's flags turned into a validated configuration, and the engine
 //! configuration that follows from it and the registry.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use anyhow::anyhow;
 
 use crate::cli::{RotateTestArgs, RunArgs};
 use crate::commands::run;
-use crate::engine::{EngineConfig, Policy, Target};
+use crate::engine::{EngineConfig, Policy, ProviderLimits, Target};
 use crate::exit::Failure;
 use crate::output::rotate::Thresholds;
 use crate::registry::Registry;
@@ -167,6 +168,37 @@ pub fn scale_for_sim(cfg: &mut EngineConfig, scale: f64) {
     cfg.deadline = s(cfg.deadline);
 }
 
+/// Against the simulator, the providers whose limits the scenario does not
+/// give still live in its compressed time: their window (for a limit learned
+/// from `X-RateLimit-Limit`, or AIMD pacing) and day are scaled minutes and
+/// days, not real ones.
+pub fn scale_unknown_windows(
+    limits: &mut HashMap<String, ProviderLimits>,
+    targets: &[Target],
+    registry: &Registry,
+    scale: f64,
+) {
+    let s = |secs: f64| Duration::try_from_secs_f64(secs * scale).unwrap_or(Duration::ZERO);
+    for t in targets {
+        if limits.contains_key(&t.provider) || s(60.0).is_zero() {
+            continue;
+        }
+        let free_only = registry
+            .provider(&t.provider)
+            .and_then(|p| p.limits.as_ref())
+            .is_some_and(|l| l.applies_to == crate::registry::LimitScope::Free);
+        limits.insert(
+            t.provider.clone(),
+            ProviderLimits {
+                window: s(60.0),
+                day: s(86_400.0),
+                applies_to_free_only: free_only,
+                ..ProviderLimits::default()
+            },
+        );
+    }
+}
+
 /// The targets' latency priors (the registry's measured p50s, else the
 /// engine's default for an unknown model) scaled like the simulated world.
 pub fn scale_priors(targets: &mut [Target], scale: f64) {
@@ -251,6 +283,48 @@ mod tests {
         let default = parse(&[]).unwrap();
         assert_eq!(default.chain(&registry).unwrap()[0], registry.chain()[0].id);
         assert_eq!(default.thresholds(&registry).min_success_rate, 0.95);
+    }
+
+    #[test]
+    fn sim_providers_without_known_limits_get_scaled_windows() {
+        let registry = Registry::embedded().unwrap();
+        let target = |id: &str, provider: &str| Target {
+            id: id.into(),
+            provider: provider.into(),
+            endpoint: crate::client::Endpoint {
+                base_url: "http://127.0.0.1:9/v1".into(),
+                api_key: None,
+                headers: vec![],
+            },
+            context_length: None,
+            free: id.ends_with(":free"),
+            prior_latency_ms: None,
+            prior_success: None,
+        };
+        let known = ProviderLimits {
+            per_window: Some(20),
+            window: Duration::from_millis(1200),
+            ..ProviderLimits::default()
+        };
+        let mut limits = HashMap::from([("local".to_string(), known.clone())]);
+        let targets = [target("a:free", "openrouter"), target("m", "local")];
+        scale_unknown_windows(&mut limits, &targets, &registry, 0.02);
+        assert_eq!(limits["local"], known, "known limits stay as they are");
+        let or = &limits["openrouter"];
+        assert_eq!(or.window, Duration::from_millis(1200));
+        assert_eq!(or.day, Duration::from_millis(1_728_000));
+        assert_eq!(or.per_window, None);
+        assert!(
+            or.applies_to_free_only,
+            "the registry says free models only"
+        );
+        let mut t = targets.to_vec();
+        scale_priors(&mut t, 0.1);
+        assert_eq!(
+            t[0].prior_latency_ms,
+            Some(500.0),
+            "the 5 s default, scaled"
+        );
     }
 
     fn parse_run() -> crate::cli::RunArgs {

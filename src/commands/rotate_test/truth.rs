@@ -65,21 +65,21 @@ pub fn sim_truth(sim: &SimServer, label: &str, chain: &[String], prompts: u64) -
     }
 }
 
-/// Prompts ÷ the rate the chain's accounts allow: the sum over the distinct
-/// groups of the chain's models of `per_minute / minute`, plus the `rpm` of
-/// chain models outside any group. `None` when some chain model has no limit
-/// (then latency, not the rate, bounds the run).
+/// The earliest the last of `prompts` requests can be sent through the
+/// chain's accounts: with `L` requests allowed per (scaled) minute `W` — the
+/// sum of `per_minute` over the distinct groups of the chain's models, plus
+/// the `rpm` of chain models outside any group — request `k` (from 0) cannot
+/// go before `⌊k / L⌋ · W`, so the run needs at least `⌊(N − 1) / L⌋ · W`
+/// (requests ÷ allowed rate, less the first minute's burst). `None` when
+/// some chain model has no limit (latency, not the rate, bounds the run).
 pub fn lower_bound_s(
     scenario: &crate::sim::Scenario,
     chain: &[String],
     prompts: u64,
 ) -> Option<f64> {
     let minute = scenario.scaled(60.0).as_secs_f64();
-    if minute <= 0.0 {
-        return None;
-    }
     let mut groups: Vec<usize> = Vec::new();
-    let mut rate = 0.0;
+    let mut per_minute: u64 = 0;
     for id in chain {
         let group = scenario
             .group_index_of(id)
@@ -88,16 +88,14 @@ pub fn lower_bound_s(
             Some(g) => {
                 if !groups.contains(&g) {
                     groups.push(g);
-                    rate += f64::from(scenario.groups[g].per_minute.unwrap_or(0)) / minute;
+                    per_minute += u64::from(scenario.groups[g].per_minute.unwrap_or(0));
                 }
             }
-            None => {
-                let rpm = scenario.model(id).and_then(|m| m.rpm)?;
-                rate += f64::from(rpm) / minute;
-            }
+            None => per_minute += u64::from(scenario.model(id).and_then(|m| m.rpm)?),
         }
     }
-    (rate > 0.0).then(|| prompts as f64 / rate)
+    (per_minute > 0 && minute > 0.0 && prompts > 0)
+        .then(|| ((prompts - 1) / per_minute) as f64 * minute)
 }
 
 /// The `--sim-log` file: the simulator's start on the wall clock and every
@@ -125,7 +123,7 @@ mod tests {
     use crate::sim::Scenario;
 
     #[test]
-    fn lower_bound_is_prompts_over_the_allowed_rate() {
+    fn lower_bound_is_whole_minutes_of_requests_past_the_first_burst() {
         let s = Scenario::from_str(
             r#"
 name: t
@@ -142,12 +140,14 @@ models:
         )
         .unwrap();
         let chain = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        // 12 per 6 s = 2/s: 20 prompts need 10 s; both free models share it.
-        let b = lower_bound_s(&s, &chain(&["x:free", "y:free"]), 20).unwrap();
-        assert!((b - 10.0).abs() < 1e-9, "{b}");
-        // z adds 6 per 6 s.
-        let b = lower_bound_s(&s, &chain(&["x:free", "z"]), 30).unwrap();
-        assert!((b - 10.0).abs() < 1e-9, "{b}");
+        // 12 per 6 s, shared by both free models: requests 0-11 at once,
+        // 12-23 after one minute, 24 after two.
+        let free = chain(&["x:free", "y:free"]);
+        assert_eq!(lower_bound_s(&s, &free, 12), Some(0.0));
+        assert_eq!(lower_bound_s(&s, &free, 24), Some(6.0));
+        assert_eq!(lower_bound_s(&s, &free, 25), Some(12.0));
+        // z adds 6 per minute: 18 per 6 s.
+        assert_eq!(lower_bound_s(&s, &chain(&["x:free", "z"]), 37), Some(12.0));
         assert_eq!(lower_bound_s(&s, &chain(&["x:free", "w"]), 30), None);
     }
 

@@ -199,8 +199,9 @@ pub struct Overall {
 pub struct SimTruth {
     pub scenario: String,
     pub time_scale: f64,
-    /// Prompts ÷ the allowed rate of the chain's accounts, when every chain
-    /// model is under a per-minute limit: no policy can finish sooner.
+    /// The earliest the run's last request can go given the chain's
+    /// per-minute limits (requests ÷ allowed rate, less the first minute's
+    /// burst), when every chain model is under one: no policy finishes sooner.
     pub lower_bound_s: Option<f64>,
     pub stats: SimStats,
 }
