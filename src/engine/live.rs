@@ -5,9 +5,21 @@
 //! - Success probability: the mean of a Beta posterior whose prior has mean
 //!   `prior_success` (else 0.8) and weight 4 pseudo-attempts, updated with
 //!   this run's successes and failures. Failures are the errors a model is
-//!   blamed for; rate limits are not failures here (their cooldowns already
-//!   show in the wait), nor are incompatibilities (those exclude the model).
-//! - The run's evidence ages: successes and failures halve every
+//!   blamed for; rate limits are not failures here, nor are
+//!   incompatibilities (those exclude the model).
+//! - Admission probability: a second Beta posterior (prior mean 0.95,
+//!   weight 10) of a request to the model not being turned away by a 429 of
+//!   its own (scope `upstream`, `model` or `unknown`; account-wide 429s are
+//!   the account's, not the model's, and are kept away by the limiter). A
+//!   cooldown shows the wait *after* a 429; this shows how likely the *next*
+//!   request is to meet one: a primary under a 429 storm costs a round trip
+//!   and a limiter slot per rejected attempt, so the adaptive policy ranks
+//!   by `p_success × p_admit` ([`LiveStats::p_answer`]). A refusal counts
+//!   as two observations ([`REJECTION_WEIGHT`]): after one 429 a primary no
+//!   faster than the next model is rested a little beyond its Retry-After,
+//!   after several until the evidence has aged (found by
+//!   `bench/policies.sh`: adaptive met as many 429s as fallback-first).
+//! - The run's evidence ages: all counts halve every
 //!   `half_life` (the breaker's cooldown), so the posterior drifts back to
 //!   the prior. Without it a primary that failed during an outage kept its
 //!   low probability forever, the adaptive policy never chose it again and,
@@ -30,6 +42,14 @@ pub const DEFAULT_PRIOR_SUCCESS: f64 = 0.8;
 pub const PRIOR_WEIGHT: f64 = 4.0;
 /// Lowest success probability used in ranking (avoids dividing by zero).
 pub const MIN_P_SUCCESS: f64 = 0.02;
+/// Prior mean probability that a request is not turned away by a 429.
+pub const PRIOR_ADMIT: f64 = 0.95;
+/// Pseudo-requests the admission prior is worth.
+pub const ADMIT_PRIOR_WEIGHT: f64 = 10.0;
+/// What one 429 of the model's own counts for: a refused request costs a
+/// round trip, a limiter slot and a retry, and in a storm the next one is
+/// likely refused too, so one refusal weighs as two observations.
+pub const REJECTION_WEIGHT: f64 = 2.0;
 
 /// Latency and reliability of one model during a run.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,6 +60,8 @@ pub struct LiveStats {
     /// Decayed counts as of `updated`.
     successes: f64,
     failures: f64,
+    admitted: f64,
+    rejected: f64,
     updated: Option<Instant>,
     /// `None`: evidence never ages.
     half_life: Option<Duration>,
@@ -58,6 +80,8 @@ impl LiveStats {
             beta0: (1.0 - p0) * PRIOR_WEIGHT,
             successes: 0.0,
             failures: 0.0,
+            admitted: 0.0,
+            rejected: 0.0,
             updated: None,
             half_life: None,
         }
@@ -85,6 +109,8 @@ impl LiveStats {
         let k = self.decay(now);
         self.successes *= k;
         self.failures *= k;
+        self.admitted *= k;
+        self.rejected *= k;
         self.updated = Some(now);
     }
 
@@ -108,6 +134,33 @@ impl LiveStats {
         let a = self.alpha0 + self.successes * k;
         let b = self.beta0 + self.failures * k;
         (a / (a + b)).max(MIN_P_SUCCESS)
+    }
+
+    /// Probability at `now` that a request is not turned away by a 429 of the
+    /// model's own.
+    pub fn p_admit(&self, now: Instant) -> f64 {
+        let k = self.decay(now);
+        let a = PRIOR_ADMIT * ADMIT_PRIOR_WEIGHT + self.admitted * k;
+        let b = (1.0 - PRIOR_ADMIT) * ADMIT_PRIOR_WEIGHT + self.rejected * k;
+        a / (a + b)
+    }
+
+    /// Probability at `now` that an attempt brings a good answer: admitted,
+    /// then successful. At least [`MIN_P_SUCCESS`].
+    pub fn p_answer(&self, now: Instant) -> f64 {
+        (self.p_success(now) * self.p_admit(now)).max(MIN_P_SUCCESS)
+    }
+
+    /// The model answered (well or not): it was not turned away.
+    pub fn record_admitted(&mut self, now: Instant) {
+        self.age(now);
+        self.admitted += 1.0;
+    }
+
+    /// The model turned a request away with a 429 of its own.
+    pub fn record_rejected(&mut self, now: Instant) {
+        self.age(now);
+        self.rejected += REJECTION_WEIGHT;
     }
 
     pub fn record_success(&mut self, latency_ms: f64, now: Instant) {
@@ -179,6 +232,18 @@ mod tests {
         assert!((s.p_success(t0 + h) - 3.0 / 7.0).abs() < 1e-9);
         // Long after, only the prior is left.
         assert!((s.p_success(t0 + h * 40) - 0.5).abs() < 1e-6);
+        // Admission is learned and forgotten the same way.
+        let mut r = LiveStats::new(None, Some(0.5)).with_half_life(h);
+        assert!((r.p_admit(t0) - 0.95).abs() < 1e-9);
+        for _ in 0..4 {
+            r.record_rejected(t0);
+        }
+        // Each refusal weighs two: 9.5 / (10 + 8), about half.
+        assert!((r.p_admit(t0) - 9.5 / 18.0).abs() < 1e-9);
+        assert!((r.p_answer(t0) - 0.5 * 9.5 / 18.0).abs() < 1e-9);
+        r.record_admitted(t0 + h);
+        assert!((r.p_admit(t0 + h) - 10.5 / 15.0).abs() < 1e-9);
+        assert!((r.p_admit(t0 + h * 40) - 0.95).abs() < 1e-6);
         // A zero half-life means no ageing.
         let mut z = LiveStats::new(None, Some(0.5)).with_half_life(Duration::ZERO);
         z.record_failure(t0);

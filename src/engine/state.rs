@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use super::breaker::{Blocked, Breaker, BreakerState};
 use super::clock::{Clock, after};
-use super::config::{EngineConfig, ProviderLimits, Target};
+use super::config::{EngineConfig, Policy, ProviderLimits, Target};
 use super::events::Event;
 use super::limiter::{DailyLimit, RateStore, WindowLimit};
 use super::live::LiveStats;
@@ -64,6 +64,13 @@ pub(crate) struct ModelState {
     pub stats: LiveStats,
     pub incompatible: bool,
     pub counters: Counters,
+    /// The model's latest answer was a 429 of its own (upstream, model or
+    /// unknown scope): under the adaptive policy, once its cooldown ends one
+    /// request probes it while the others keep away (no herd of prompts
+    /// meeting the same storm at once).
+    pub rate_suspect: bool,
+    /// The send that probes a suspect model, in flight since.
+    pub rate_probe: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -178,6 +185,8 @@ impl Shared {
                     .with_half_life(cfg.breaker.cooldown),
                 incompatible: false,
                 counters: Counters::default(),
+                rate_suspect: false,
+                rate_probe: None,
                 target: Arc::new(target),
             });
         }
@@ -254,6 +263,20 @@ impl Shared {
             }
             None => {}
         }
+        if cfg.policy == Policy::Adaptive
+            && m.rate_suspect
+            && let Some(since) = m.rate_probe
+        {
+            let lost = after(since, cfg.attempt_timeout);
+            if lost > now {
+                let est = after(since, m.stats.expected_latency()).max(after(now, PROBE_POLL));
+                let probing = BlockKind::Cooldown {
+                    hint: false,
+                    own: false,
+                };
+                consider(est.min(lost), probing, Subject::Model);
+            }
+        }
         if let Some(&(nb, hint)) = p.not_before.get(&t) {
             consider(nb, BlockKind::Backoff { hint }, Subject::Model);
         }
@@ -269,7 +292,7 @@ impl Shared {
             slot_at,
             slot_on,
             expected_latency: m.stats.expected_latency(),
-            p_success: m.stats.p_success(now),
+            p_success: m.stats.p_answer(now),
         }
     }
 
@@ -338,6 +361,9 @@ impl Shared {
         }
         if let Some(tr) = m.breaker.on_send(send_at) {
             events.push(breaker_event(&m.target.id, tr));
+        }
+        if m.rate_suspect && m.rate_probe.is_none() {
+            m.rate_probe = Some(send_at);
         }
         send_at
     }
