@@ -30,7 +30,9 @@
 //! **Limiter** ([`limiter`]): an exact sliding-window log, at most N sends in
 //! any `[t − W·1.02, t)`, reservation-based so concurrent prompts get
 //! distinct slots; state behind [`RateStore`] so a shared store can replace
-//! the in-process one.
+//! the in-process one. A prompt that waited for a slot checks its model
+//! again when the slot comes (a breaker opened or a cooldown began in the
+//! meantime: it decides anew, the slot stays spent).
 //!
 //! **A 429's scope** decides the answer: `account_minute` → cooldown on the
 //! whole group (rotating within it cannot help); `account_day` → the group's

@@ -368,6 +368,37 @@ impl Shared {
         send_at
     }
 
+    /// Whether a send to `t` committed for `send_at` must not go after all:
+    /// while the prompt waited for its limiter slot the model's breaker
+    /// opened, or a cooldown (the model's or its account's) or a server's
+    /// quota exhaustion began. The commit's probe marks are released; the
+    /// slot and the quota unit stay spent (the limiter errs on the safe side).
+    pub fn abandon_if_blocked(
+        &mut self,
+        t: usize,
+        send_at: Instant,
+        store: &dyn RateStore,
+        now: Instant,
+    ) -> bool {
+        let m = &self.models[t];
+        let g = &self.groups[m.group];
+        let blocked = matches!(m.breaker.blocked(now), Some(Blocked::Open(_)))
+            || m.cooldown.is_some_and(|c| c.until > now)
+            || g.cooldown.is_some_and(|c| c.until > now)
+            || store
+                .daily(&g.store_key, &g.daily, now)
+                .exhausted_until
+                .is_some_and(|u| u > now);
+        if blocked {
+            let m = &mut self.models[t];
+            m.breaker.release_probe(send_at);
+            if m.rate_probe == Some(send_at) {
+                m.rate_probe = None;
+            }
+        }
+        blocked
+    }
+
     /// A per-model summary for the run report.
     pub fn snapshot(&self, store: &dyn RateStore, clock: &Clock, now: Instant) -> EngineSnapshot {
         let models = self
