@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 use futures_util::StreamExt;
 
-pub use options::{RotateOptions, scale_for_sim, scale_priors, scale_unknown_windows};
+pub use options::{RotateOptions, SIM_JITTER, scale_for_sim, scale_priors, sim_windows};
 pub use truth::{lower_bound_s, request_record};
 
 use super::observer::{RecordingObserver, Validation};
@@ -48,7 +48,7 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
     }
     if let Some(s) = time_scale {
         scale_priors(&mut plan.targets, s);
-        scale_unknown_windows(&mut plan.limits, &plan.targets, &registry, s);
+        sim_windows(&mut plan.limits, &plan.targets, &registry, s);
     }
     let targets = run::preflight(&plan, global.quiet).await?;
     let chain: Vec<String> = chain_ids
