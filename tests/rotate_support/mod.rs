@@ -54,10 +54,15 @@ pub fn rotor_with(registry: &Path) -> Command {
 /// `rotor rotate-test --sim <scenario> --json --no-validate` with `args`,
 /// its results file and the simulator's log in a temp directory.
 pub fn rotate(scenario: &str, args: &[&str]) -> Run {
+    rotate_with(&registry(), scenario, args)
+}
+
+/// [`rotate`] with another registry.
+pub fn rotate_with(registry: &Path, scenario: &str, args: &[&str]) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("results.jsonl");
     let log = dir.path().join("sim-log.json");
-    let mut c = rotor();
+    let mut c = rotor_with(registry);
     c.args(["rotate-test", "--sim", scenario, "--json", "--no-validate"])
         .arg("--out")
         .arg(&out)
