@@ -7,6 +7,7 @@ pub mod observer;
 pub mod probe;
 pub mod report;
 pub mod resume;
+pub mod rotate_test;
 pub mod run;
 pub mod sim;
 
@@ -24,6 +25,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Completions(args) => completions::completions(args),
         Command::Man(args) => completions::man(args),
         Command::Probe(args) => probe::run(&global, args).await,
+        Command::RotateTest(args) => rotate_test::run(&global, args).await,
         Command::Sim(args) => sim::run(&global, args).await,
     }
 }

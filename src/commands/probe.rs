@@ -14,6 +14,7 @@ use super::{Global, backend};
 use crate::cli::ProbeArgs;
 use crate::engine::{Engine, PromptRequest};
 use crate::exit::{self, Failure};
+use crate::output::rotate::PromptOutcome;
 use crate::output::summary::RunSummary;
 use crate::output::{progress, table};
 
@@ -93,12 +94,15 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
         pb.clone(),
         validation,
     ));
+    let cfg = run::engine_config(
+        &registry,
+        run_args,
+        Duration::from_secs_f64(run_args.timeout),
+    );
+    let policy = cfg.policy.name();
+    let deadline_ms = cfg.deadline.as_millis() as u64;
     let engine = Engine::new(
-        run::engine_config(
-            &registry,
-            run_args,
-            Duration::from_secs_f64(run_args.timeout),
-        ),
+        cfg,
         targets,
         plan.limits,
         Arc::new(run::client(run_args)?),
@@ -127,9 +131,10 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
             let (prompt_id, repeat) = (req.prompt_id.clone(), req.repeat);
             let result = engine.run(req).await;
             if result.fatal.is_none() {
+                let outcome = PromptOutcome::from_result(&prompt_id, repeat, Some(&model), &result);
                 observer.request_done(
                     &model,
-                    run::request_record(ctx, &model, &prompt_id, repeat, &result),
+                    run::request_record(&ctx.run_id, ctx.command, policy, deadline_ms, &outcome),
                 );
             }
             if let Some(g) = &result.gave_up

@@ -41,6 +41,31 @@ const EMBEDDED: &[(&str, &str)] = &[
         "validation",
         include_str!("../../fixtures/scenarios/validation.yaml"),
     ),
+    // rotate-test's CI scenarios.
+    (
+        "ci-storm",
+        include_str!("../../fixtures/scenarios/ci-storm.yaml"),
+    ),
+    (
+        "ci-account-limit",
+        include_str!("../../fixtures/scenarios/ci-account-limit.yaml"),
+    ),
+    (
+        "ci-daily-quota",
+        include_str!("../../fixtures/scenarios/ci-daily-quota.yaml"),
+    ),
+    (
+        "ci-outage",
+        include_str!("../../fixtures/scenarios/ci-outage.yaml"),
+    ),
+    (
+        "ci-slow",
+        include_str!("../../fixtures/scenarios/ci-slow.yaml"),
+    ),
+    (
+        "ci-upstream",
+        include_str!("../../fixtures/scenarios/ci-upstream.yaml"),
+    ),
 ];
 
 const EMBEDDED_NAMES: &[&str] = &[
@@ -52,6 +77,12 @@ const EMBEDDED_NAMES: &[&str] = &[
     "sdk-check",
     "hostile",
     "validation",
+    "ci-storm",
+    "ci-account-limit",
+    "ci-daily-quota",
+    "ci-outage",
+    "ci-slow",
+    "ci-upstream",
 ];
 
 /// Why a scenario could not be loaded.
