@@ -101,4 +101,3 @@ fn ttft_and_latency_agree_with_the_simulators_clock() {
         }
     }
 }
-

@@ -37,6 +37,19 @@ pub struct Global {
     pub quiet: bool,
 }
 
+/// Writes results to stdout; a closed pipe (`rotor probe | head`) is not an
+/// error, any other write failure is an environment error.
+pub fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(
+            crate::exit::Failure::environment(anyhow::anyhow!("cannot write to stdout: {e}")),
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Waits for SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

@@ -42,7 +42,7 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
         Some(path) => Some(resume::load(path, "probe")?),
         None => None,
     };
-    let plan = backend::plan(run_args, &registry, &suite, &model_ids, "probe").await?;
+    let mut plan = backend::plan(run_args, &registry, &suite, &model_ids, "probe").await?;
     let targets = run::preflight(&plan, global.quiet).await?;
     let ctx = RunContext::open("probe", run_args, &plan.backend.label, resume.as_ref())?;
 
@@ -94,17 +94,28 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
         pb.clone(),
         validation,
     ));
-    let cfg = run::engine_config(
+    let mut plan_limits = std::mem::take(&mut plan.limits);
+    let mut cfg = run::engine_config(
         &registry,
         run_args,
         Duration::from_secs_f64(run_args.timeout),
     );
+    if let Some(sim) = &plan.backend.sim {
+        // The simulated world runs time_scale times faster: so do backoff,
+        // breaker periods and learned windows (the deadline stays the
+        // registry's, in real seconds, like --timeout).
+        let scale = sim.scenario().time_scale;
+        let deadline = cfg.deadline;
+        super::rotate_test::scale_for_sim(&mut cfg, scale);
+        cfg.deadline = deadline;
+        super::rotate_test::sim_windows(&mut plan_limits, &targets, &registry, scale);
+    }
     let policy = cfg.policy.name();
     let deadline_ms = cfg.deadline.as_millis() as u64;
     let engine = Engine::new(
         cfg,
         targets,
-        plan.limits,
+        plan_limits,
         Arc::new(run::client(run_args)?),
         observer.clone(),
     );
@@ -180,12 +191,12 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
             outcome.interrupted,
             elapsed,
         );
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        super::print_stdout(&format!("{}\n", serde_json::to_string_pretty(&json)?))?;
     } else {
-        println!(
-            "{}",
+        super::print_stdout(&format!(
+            "{}\n",
             table::probe_table(&summary, progress::stdout_is_terminal())
-        );
+        ))?;
     }
     eprintln!(
         "{} attempts in {elapsed:.1}s; {records} records in {}",

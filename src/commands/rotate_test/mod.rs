@@ -223,7 +223,7 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
     } else {
         table::render(&report, progress::stdout_is_terminal())
     };
-    print_stdout(&text)?;
+    super::print_stdout(&text)?;
     write_reports(&report, &opts)?;
     if !global.quiet {
         eprintln!(
@@ -258,17 +258,6 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
 
 /// Writes the results on stdout; a reader that went away (`| head`) is not
 /// an error, and never a panic.
-fn print_stdout(text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(Failure::environment(anyhow!("cannot write to stdout: {e}")))
-        }
-        _ => Ok(()),
-    }
-}
-
 /// `--junit`, `--markdown` and GitHub's job summary.
 fn write_reports(report: &RotateReport, opts: &RotateOptions) -> anyhow::Result<()> {
     if let Some(path) = &opts.junit {
