@@ -271,7 +271,7 @@ pub fn from_yaml_error(
 
 /// True when the text holds only whitespace, comments and document markers.
 pub fn is_blank(text: &str) -> bool {
-    text.lines().all(|line| {
+    yaml_lines(text).all(|line| {
         let t = line.trim();
         t.is_empty() || t.starts_with('#') || t == "---" || t == "..."
     })
@@ -304,7 +304,7 @@ fn sanitize(message: &str) -> String {
 /// The mapping key written just before `pos` on its line (`  p50_ms: fast` → `p50_ms`).
 fn key_at(text: &str, pos: Pos) -> Option<String> {
     let line_index = usize::try_from(pos.line.checked_sub(1)?).ok()?;
-    let line = text.lines().nth(line_index)?;
+    let line = yaml_lines(text).nth(line_index)?;
     let column = usize::try_from(pos.column.saturating_sub(1)).ok()?;
     let before: String = line.chars().take(column).collect();
     let before = before.trim_end().strip_suffix(':')?;
@@ -313,6 +313,13 @@ fn key_at(text: &str, pos: Pos) -> Option<String> {
         .next()?
         .trim_matches(|c| c == '"' || c == '\'');
     (!key.is_empty()).then(|| key.to_string())
+}
+
+/// The lines of `text` as YAML counts them: LF, CRLF and a lone CR each end a
+/// line (`str::lines` does not split at a lone CR).
+fn yaml_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.split('\n')
+        .flat_map(|l| l.strip_suffix('\r').unwrap_or(l).split('\r'))
 }
 
 /// The list after "expected one of " in a serde message, if any.
@@ -473,6 +480,23 @@ mod tests {
         assert_eq!(e.hint(), "a whole number of milliseconds");
         let e = err("{name: a, p50_ms: -3}");
         assert_eq!(e.hint(), "a whole number of milliseconds");
+    }
+
+    // Fuzzing found YAML counts a lone CR as a line break (old Mac files) while
+    // `str::lines` does not: the key of a wrongly typed value was looked up on
+    // the wrong line and its hint lost.
+    #[test]
+    fn key_hints_follow_yaml_line_breaks() {
+        for text in ["name: a\rp50_ms: fast\r", "name: a\r\np50_ms: fast\r\n"] {
+            let e = err(text);
+            assert_eq!(e.pos(), Some(Pos { line: 2, column: 9 }), "{text:?}");
+            assert_eq!(e.what(), "invalid u64 for 'p50_ms'", "{text:?}");
+            assert_eq!(e.hint(), "a whole number of milliseconds");
+        }
+        // A comment before a CR is not the whole file.
+        assert!(!is_blank("# c\rname: a\r"));
+        assert!(matches!(err("# c\rp50_ms: 1\r"), LoadError::Invalid { .. }));
+        assert!(is_blank("# c\r\r---\r"));
     }
 
     #[test]
