@@ -103,7 +103,8 @@ impl LoadError {
         Self::at_pos(path, Some(Pos { line, column }), what, hint)
     }
 
-    /// A problem at an optional position of `path`.
+    /// A problem at an optional position of `path`. Control characters in
+    /// `what` and `hint` (names and values quoted from the file) are escaped.
     pub fn at_pos(
         path: &Path,
         pos: Option<Pos>,
@@ -113,8 +114,8 @@ impl LoadError {
         LoadError::Invalid {
             path: path.to_path_buf(),
             pos,
-            what: what.into(),
-            hint: hint.into(),
+            what: escape_controls(what.into()),
+            hint: escape_controls(hint.into()),
         }
     }
 
@@ -287,6 +288,24 @@ fn innermost(mut err: &serde_saphyr::Error) -> &serde_saphyr::Error {
     }
 }
 
+/// `text` with its control characters escaped (`\u{1b}`), so that names and values
+/// quoted from a hostile file cannot inject terminal sequences or fake lines into a
+/// message.
+pub fn escape_controls(text: String) -> String {
+    if !text.chars().any(char::is_control) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Backticks become single quotes; control characters are escaped so that a hostile
 /// file cannot inject terminal sequences or fake lines into the message.
 fn sanitize(message: &str) -> String {
@@ -312,7 +331,8 @@ fn key_at(text: &str, pos: Pos) -> Option<String> {
         .rsplit(|c: char| c.is_whitespace() || c == '{' || c == ',')
         .next()?
         .trim_matches(|c| c == '"' || c == '\'');
-    (!key.is_empty()).then(|| key.to_string())
+    // Raw file text: escaped like the message before it is quoted in one.
+    (!key.is_empty()).then(|| sanitize(key))
 }
 
 /// The lines of `text` as YAML counts them: LF, CRLF and a lone CR each end a
@@ -532,6 +552,32 @@ mod tests {
     fn control_characters_are_escaped() {
         let e = err("name: a\n\"bad\\u001b[31m\": 1\n");
         assert!(!e.to_string().contains('\u{1b}'), "{e:?}");
+    }
+
+    // Fuzzing found the key named after a message ("… for 'key'") was taken
+    // from the raw text unescaped, so a file could still put control
+    // characters into the message.
+    #[test]
+    fn keys_quoted_in_messages_are_escaped_too() {
+        let e = err("name: >\n  k\u{f}: \u{0}\n");
+        assert!(e.what().contains(" for '"), "{e}");
+        assert!(!e.what().chars().any(char::is_control), "{:?}", e.what());
+    }
+
+    // Fuzzing found semantic errors quoting names from the file (a tier, a
+    // provider, a model id written with YAML escapes such as "\e[31m") raw.
+    #[test]
+    fn semantic_errors_escape_what_they_quote() {
+        let e = LoadError::at(
+            Path::new("r.yaml"),
+            3,
+            5,
+            "tier 't\u{1b}[1m'",
+            "one of: a\nb",
+        );
+        assert_eq!(e.what(), "tier 't\\u{1b}[1m'");
+        assert_eq!(e.hint(), "one of: a\\nb");
+        assert_eq!(escape_controls("plain 'ü'".into()), "plain 'ü'");
     }
 
     #[test]

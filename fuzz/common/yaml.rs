@@ -22,6 +22,7 @@ pub fn check_error(
     blank: bool,
     line: Option<u64>,
     what: &str,
+    hint: &str,
     rendered: &str,
     origin: &str,
 ) {
@@ -43,8 +44,8 @@ pub fn check_error(
         );
     }
     assert!(
-        !what.chars().any(char::is_control),
-        "control character in the error: {what:?}"
+        !what.chars().chain(hint.chars()).any(char::is_control),
+        "control character in the error: {what:?} / {hint:?}"
     );
     assert!(rendered.starts_with(origin), "{rendered}");
 }

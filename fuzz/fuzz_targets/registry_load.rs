@@ -45,10 +45,11 @@ fuzz_target!(|data: &[u8]| {
                 is_blank(&text),
                 line,
                 &e.what(),
+                e.hint(),
                 &rendered,
                 "fuzz.yaml",
             );
-            let _ = (e.location(), e.hint());
+            let _ = e.location();
         }
     }
 });

@@ -26,12 +26,30 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(e) => {
             let rendered = e.to_string();
-            let (line, what) = match &e {
-                ScenarioError::Syntax { line, message, .. }
-                | ScenarioError::Invalid { line, message, .. } => (*line, message.as_str()),
+            let (line, what, hint) = match &e {
+                ScenarioError::Syntax {
+                    line,
+                    message,
+                    hint,
+                    ..
+                }
+                | ScenarioError::Invalid {
+                    line,
+                    message,
+                    hint,
+                    ..
+                } => (*line, message.as_str(), hint.as_str()),
                 ScenarioError::Read { .. } => unreachable!("from_str reads no file"),
             };
-            yaml::check_error(&text, is_blank(&text), line, what, &rendered, "fuzz.yaml");
+            yaml::check_error(
+                &text,
+                is_blank(&text),
+                line,
+                what,
+                hint,
+                &rendered,
+                "fuzz.yaml",
+            );
         }
     }
 });

@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
                 is_blank(&text),
                 line,
                 &e.what(),
+                e.hint(),
                 &rendered,
                 "fuzz.yaml",
             );
