@@ -59,19 +59,28 @@ run_one() {
         -dict="$(dict_of "$t")" -print_final_stats=1 >"$log" 2>&1 || true
     local after execs cov ft corpus
     after=$(find "artifacts/$t" -type f | wc -l)
-    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*')
-    ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*')
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+    # A run stopped by a finding prints no final stats: take the last status line.
+    [ -n "$execs" ] || execs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#' || true)
+    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || true)
+    ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || true)
     corpus=$(find "corpus/$t" -type f | wc -l)
-    printf '%-18s execs=%-10s cov=%-6s ft=%-6s corpus=%-6s new_findings=%s\n' \
-        "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$corpus" "$((after - before))"
+    slowest=$(grep -o 'stat::slowest_unit_time_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+    rss=$(grep -o 'stat::peak_rss_mb: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+    printf '%-18s execs=%-9s cov=%-5s ft=%-6s corpus=%-6s slowest=%ss rss=%sMB new_findings=%s\n' \
+        "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$corpus" "${slowest:-?}" "${rss:-?}" \
+        "$((after - before))"
     if [ "$after" -gt "$before" ] || grep -q '^==[0-9]*== ERROR\|panicked at\|deadly signal\|Timeout\|out-of-memory' "$log"; then
         echo "  finding(s) in fuzz/artifacts/$t (log: fuzz/logs/$t.log):"
         grep -m3 'panicked at\|ERROR: libFuzzer\|SUMMARY' "$log" | sed 's/^/    /'
     fi
 }
 
-cargo $TOOLCHAIN fuzz build -s "$SANITIZER" >/dev/null
+mkdir -p logs
+if ! cargo $TOOLCHAIN fuzz build -s "$SANITIZER" >logs/build.log 2>&1; then
+    tail -30 logs/build.log
+    exit 1
+fi
 echo "fuzzing ${TARGETS[*]} for $MINUTES min each, $JOBS at a time (sanitizer: $SANITIZER)"
 for t in "${TARGETS[@]}"; do seed "$t"; done
 running=0

@@ -92,6 +92,9 @@ fn check(r: &CallResult, status: u16, key: Option<&Secret>) {
     if let Some(ms) = r.hints.retry_after_ms {
         assert!(ms <= MAX_WAIT_MS, "retry_after_ms {ms} over the clamp");
     }
+    if let Some(ms) = r.hints.wait_ms(1_700_000_000_000) {
+        assert!(ms <= MAX_WAIT_MS, "wait {ms} over the clamp");
+    }
     assert_eq!(r.tokens_source == TokensSource::Usage, r.usage.is_some());
     assert_eq!(
         r.tokens_source == TokensSource::None,

@@ -1,13 +1,15 @@
 //! `Retry-After` and `X-RateLimit-Reset` parsing with arbitrary strings, and
 //! the same strings as header values and as body metadata hints.
 //!
-//! Checks: no panic (the clock value is arbitrary too); waits are clamped to
-//! `MAX_WAIT_MS`; surrounding whitespace never changes a result; whole
+//! Checks: no panic (the clock value is arbitrary too); waits (and the wait
+//! a hint set implies) are clamped to `MAX_WAIT_MS`; surrounding whitespace never changes a result; whole
 //! seconds mean exactly that many seconds; relative resets land within the
 //! clamp of `now`; a hint in a header wins over the same hint in the body.
 //!
-//! Input: 8 bytes of clock (seconds since the epoch, big-endian), then the
-//! value (lossy UTF-8).
+//! Input: 8 bytes of clock (seconds since the epoch, big-endian), 2 bytes of
+//! mask (bit i < 9: the i-th hint header carries the value, in the headers
+//! and in the body; bit 15: so does `metadata.availability`), then the value
+//! (lossy UTF-8).
 #![no_main]
 
 use std::time::{Duration, UNIX_EPOCH};
@@ -30,10 +32,12 @@ const HINT_HEADERS: &[&str] = &[
 ];
 
 fuzz_target!(|data: &[u8]| {
-    if data.len() < 8 {
+    if data.len() < 10 {
         return;
     }
-    let (clock, value) = data.split_at(8);
+    let (clock, rest) = data.split_at(8);
+    let (mask, value) = rest.split_at(2);
+    let mask = u16::from_be_bytes([mask[0], mask[1]]);
     let mut secs = [0u8; 8];
     secs.copy_from_slice(clock);
     // Any instant SystemTime can represent, up to about 1e13 s after 1970.
@@ -75,7 +79,8 @@ fuzz_target!(|data: &[u8]| {
         );
     }
 
-    // The same value in every hint header, and in the body's metadata.
+    // The same value in the hint headers the mask selects, and in the body's
+    // metadata.
     // (A value that is not visible ASCII cannot be read as text: rotor treats
     // such a header as absent and falls back to the body.)
     let mut headers = HeaderMap::new();
@@ -83,13 +88,17 @@ fuzz_target!(|data: &[u8]| {
         .ok()
         .filter(|v| v.to_str().is_ok());
     if let Some(v) = readable {
-        for name in HINT_HEADERS {
-            headers.insert(HeaderName::from_static(name), v.clone());
+        for (i, name) in HINT_HEADERS.iter().enumerate() {
+            if mask & (1 << i) != 0 {
+                headers.insert(HeaderName::from_static(name), v.clone());
+            }
         }
     }
     let meta: serde_json::Map<String, serde_json::Value> = HINT_HEADERS
         .iter()
-        .map(|n| ((*n).to_string(), serde_json::Value::String(s.to_string())))
+        .enumerate()
+        .filter(|(i, _)| mask & (1 << i) != 0)
+        .map(|(_, n)| ((*n).to_string(), serde_json::Value::String(s.to_string())))
         .collect();
     let mut metadata = serde_json::Map::new();
     metadata.insert("headers".into(), serde_json::Value::Object(meta));
@@ -98,10 +107,12 @@ fuzz_target!(|data: &[u8]| {
         "retry_after".into(),
         serde_json::Value::String(s.to_string()),
     );
-    metadata.insert(
-        "availability".into(),
-        serde_json::Value::Object(availability),
-    );
+    if mask & (1 << 15) != 0 {
+        metadata.insert(
+            "availability".into(),
+            serde_json::Value::Object(availability),
+        );
+    }
     let body = ErrorObject {
         message: s.to_string(),
         metadata: Some(serde_json::Value::Object(metadata)),
@@ -114,7 +125,9 @@ fuzz_target!(|data: &[u8]| {
         if let Some(ms) = h.retry_after_ms {
             assert!(ms <= MAX_WAIT_MS);
         }
-        let _ = h.wait_ms(now_ms);
+        if let Some(w) = h.wait_ms(now_ms) {
+            assert!(w <= MAX_WAIT_MS, "wait {w} over the clamp: {h:?}");
+        }
     }
     if !headers.is_empty() {
         assert_eq!(both, from_headers, "headers must win over the body");

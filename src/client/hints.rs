@@ -35,10 +35,11 @@ pub struct RateLimitHints {
 impl RateLimitHints {
     /// How long to wait from `now_epoch_ms`: `retry_after_ms` when given,
     /// otherwise the time until the reset (0 when it has passed); `None` when
-    /// the server said nothing.
+    /// the server said nothing. At most [`MAX_WAIT_MS`], like every wait.
     pub fn wait_ms(&self, now_epoch_ms: u64) -> Option<u64> {
         self.retry_after_ms
             .or_else(|| self.reset_epoch_ms.map(|r| r.saturating_sub(now_epoch_ms)))
+            .map(|w| w.min(MAX_WAIT_MS))
     }
 
     /// True when no hint at all was found.
@@ -425,6 +426,18 @@ mod tests {
         h.retry_after_ms = Some(100);
         assert_eq!(h.wait_ms(NOW_MS), Some(100));
         assert_eq!(RateLimitHints::default().wait_ms(NOW_MS), None);
+    }
+
+    // Fuzzing found an absolute reset far in the future (`X-RateLimit-Reset:
+    // 99999999999999`, or `1e300` read as u64::MAX) gave a wait of millennia,
+    // past the one-year clamp every other wait has.
+    #[test]
+    fn waits_from_absurd_resets_are_clamped() {
+        for value in ["99999999999999", "1e300"] {
+            let h = RateLimitHints::parse(&headers(&[("x-ratelimit-reset", value)]), None, now());
+            assert!(h.reset_epoch_ms.is_some(), "{value}");
+            assert_eq!(h.wait_ms(NOW_MS), Some(MAX_WAIT_MS), "{value}");
+        }
     }
 
     // The bodies the simulator sends, one per scope.
