@@ -502,9 +502,7 @@ mod tests {
         assert_eq!(e.hint(), "a whole number of milliseconds");
     }
 
-    // Fuzzing found YAML counts a lone CR as a line break (old Mac files) while
-    // `str::lines` does not: the key of a wrongly typed value was looked up on
-    // the wrong line and its hint lost.
+    // Found by fuzzing: YAML ends lines at a lone CR, `str::lines` does not.
     #[test]
     fn key_hints_follow_yaml_line_breaks() {
         for text in ["name: a\rp50_ms: fast\r", "name: a\r\np50_ms: fast\r\n"] {
@@ -554,9 +552,7 @@ mod tests {
         assert!(!e.to_string().contains('\u{1b}'), "{e:?}");
     }
 
-    // Fuzzing found the key named after a message ("… for 'key'") was taken
-    // from the raw text unescaped, so a file could still put control
-    // characters into the message.
+    // Found by fuzzing: the key in "… for 'key'" came raw from the file.
     #[test]
     fn keys_quoted_in_messages_are_escaped_too() {
         let e = err("name: >\n  k\u{f}: \u{0}\n");
@@ -564,8 +560,7 @@ mod tests {
         assert!(!e.what().chars().any(char::is_control), "{:?}", e.what());
     }
 
-    // Fuzzing found semantic errors quoting names from the file (a tier, a
-    // provider, a model id written with YAML escapes such as "\e[31m") raw.
+    // Found by fuzzing: names from the file (YAML escapes such as "\e[31m").
     #[test]
     fn semantic_errors_escape_what_they_quote() {
         let e = LoadError::at(

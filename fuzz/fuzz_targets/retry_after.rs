@@ -71,11 +71,11 @@ fuzz_target!(|data: &[u8]| {
         reset,
         "whitespace changed the reset"
     );
-    if let Ok(n) = s.parse::<u32>() {
-        if n < 1_000_000_000 {
-            let want = now_ms.saturating_add((u64::from(n) * 1000).min(MAX_WAIT_MS));
-            assert_eq!(reset, Some(want), "relative seconds");
-        }
+    if let Ok(n) = s.parse::<u32>()
+        && n < 1_000_000_000
+    {
+        let want = now_ms.saturating_add((u64::from(n) * 1000).min(MAX_WAIT_MS));
+        assert_eq!(reset, Some(want), "relative seconds");
     }
     let relative = s.trim().ends_with(|c: char| c.is_ascii_alphabetic());
     if let (Some(r), true) = (reset, relative) {
