@@ -132,8 +132,10 @@ fn an_outage_opens_the_breaker_and_the_primary_gets_nothing_until_it_may() {
         "{:?}",
         run.open_periods()
     );
-    // After the outage (t = 40 s) and the breaker's 30 s, the primary answers again.
-    let after = run.ok_after(run.sim_time(70.0));
+    // The outage ends at t = 20 s, the breaker's half-open probe (30 s after
+    // it opened) finds the primary healthy: the next burst of requests (one
+    // minute after the first) reaches it again.
+    let after = run.ok_after(run.sim_time(40.0));
     assert!(after.get(P).copied().unwrap_or(0) > 0, "{after:?}");
 }
 
@@ -141,7 +143,7 @@ fn an_outage_opens_the_breaker_and_the_primary_gets_nothing_until_it_may() {
 fn after_an_outage_adaptive_returns_to_the_primary() {
     let c = chain(&[P, F1, F2]);
     // 84 prompts: with 30 per minute, three bursts (at 0, 1.2 and 2.4 s real);
-    // the last comes long after the outage (0.2 s to 0.8 s real).
+    // the last comes long after the outage (0.04 s to 0.4 s real).
     let run = rotate("ci-outage", &["--chain", &c, "--repeat", "6"]);
     run.expect_code(0);
     run.assert_counts_match_the_simulator();
@@ -154,7 +156,7 @@ fn after_an_outage_adaptive_returns_to_the_primary() {
             > 0,
         "the outage reached the primary: {stats}"
     );
-    // Two half-lives of the evidence (30 s each) after the outage (t = 40 s).
+    // Over two half-lives of the evidence (30 s each) after the outage (t = 20 s).
     let after = run.ok_after(run.sim_time(100.0));
     let primary = after.get(P).copied().unwrap_or(0);
     let total: u64 = after.values().sum();

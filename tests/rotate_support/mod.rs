@@ -57,8 +57,15 @@ pub fn rotate(scenario: &str, args: &[&str]) -> Run {
     rotate_with(&registry(), scenario, args)
 }
 
+/// Scenario runs measure timing against a compressed clock: one at a time,
+/// so the tests of a binary do not compete for the two cores.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// [`rotate`] with another registry.
 pub fn rotate_with(registry: &Path, scenario: &str, args: &[&str]) -> Run {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("results.jsonl");
     let log = dir.path().join("sim-log.json");
