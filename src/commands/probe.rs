@@ -44,7 +44,8 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
     };
     let mut plan = backend::plan(run_args, &registry, &suite, &model_ids, "probe").await?;
     let targets = run::preflight(&plan, global.quiet).await?;
-    let ctx = RunContext::open("probe", run_args, &plan.backend.label, resume.as_ref())?;
+    let mut ctx = RunContext::open("probe", run_args, &plan.backend.label, resume.as_ref())?;
+    ctx.quiet = global.quiet;
 
     let work: Vec<(u32, usize, String)> = (0..run_args.repeat)
         .flat_map(|r| {

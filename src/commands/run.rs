@@ -29,6 +29,8 @@ pub struct RunContext {
     pub sink: Arc<RecordSink>,
     pub started: tokio::time::Instant,
     pub backend: String,
+    /// `--quiet`: no messages for people on stderr.
+    pub quiet: bool,
 }
 
 impl RunContext {
@@ -59,6 +61,7 @@ impl RunContext {
             sink: Arc::new(sink),
             started: tokio::time::Instant::now(),
             backend: backend.to_string(),
+            quiet: false,
         })
     }
 

@@ -65,12 +65,13 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
         Some(path) => Some(resume::load(path, "rotate-test")?),
         None => None,
     };
-    let ctx = RunContext::open(
+    let mut ctx = RunContext::open(
         "rotate-test",
         run_args,
         &plan.backend.label,
         resume.as_ref(),
     )?;
+    ctx.quiet = global.quiet;
     if !global.quiet {
         eprintln!(
             "rotate-test: {} prompts × {} through {} ({policy}, deadline {deadline_ms} ms) on {}",
