@@ -43,6 +43,11 @@ pub enum Command {
         after_help = "Examples:\n  rotor probe\n  rotor probe --sim storm --repeat 2 --json\n  rotor probe --models a:free,b:free --concurrency 2 --out results/today.jsonl --csv today.csv\n  OPENROUTER_API_KEY=... rotor probe --no-stream --timeout 60"
     )]
     Probe(ProbeArgs),
+    /// Send the suite through the rotation engine, check thresholds, write JUnit/Markdown (for CI).
+    #[command(
+        after_help = "Examples:\n  rotor rotate-test                                  # the registry's chain (simulator without a key)\n  rotor rotate-test --sim ci-storm --policy wait-first --json\n  rotor rotate-test --chain a:free,b:free --deadline 30 --min-success-rate 0.9 --max-p95-ms 20000\n  rotor rotate-test --junit rotor.xml --markdown rotor.md --require-valid\n\nExit codes: 0 every threshold held, 1 a threshold failed (named on stderr), 2 bad input, 3 environment (network, key), 130 interrupted."
+    )]
+    RotateTest(RotateTestArgs),
     /// Run the simulated OpenAI-compatible server until interrupted; prints its base URL first.
     #[command(
         after_help = "Examples:\n  rotor sim                         # free-tier scenario on an ephemeral port\n  rotor sim --scenario storm --addr 127.0.0.1:8080\n  rotor sim --scenario my-scenario.yaml --seed 7\n\nThe first line on stdout is the base URL (ending in /v1); GET /sim/stats shows what it did."
@@ -233,10 +238,50 @@ pub struct ProbeArgs {
     pub run: RunArgs,
 }
 
+/// `rotor rotate-test`: the shared run flags plus the engine and threshold flags.
+#[derive(Debug, Args)]
+pub struct RotateTestArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// The fallback chain, primary first, comma separated (default: the registry's
+    /// rotation.order, else its verified models by tier and position).
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    pub chain: Vec<String>,
+    /// The rotation policy: adaptive, fallback-first or wait-first (default: rotation.policy).
+    #[arg(long, value_name = "POLICY")]
+    pub policy: Option<String>,
+    /// Deadline of one prompt across all attempts and fallbacks, in wall-clock seconds
+    /// (default: rotation.deadline_s; against the simulator scaled by its time_scale).
+    #[arg(long, value_name = "SECS")]
+    pub deadline: Option<f64>,
+    /// Fail (exit 1) when fewer prompts than this fraction succeed (default: ci.min_success_rate, 0.95).
+    #[arg(long, value_name = "R")]
+    pub min_success_rate: Option<f64>,
+    /// Fail when the p95 of prompt latency (waits included) exceeds this (default: ci.max_p95_ms).
+    #[arg(long, value_name = "MS")]
+    pub max_p95_ms: Option<u64>,
+    /// Fail when more than this fraction of answers came from a fallback (default: ci.max_fallback_rate).
+    #[arg(long, value_name = "R")]
+    pub max_fallback_rate: Option<f64>,
+    /// Write a JUnit XML report (one test case per prompt) to this file.
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
+    /// Write a Markdown summary to this file (also appended to $GITHUB_STEP_SUMMARY when set).
+    #[arg(long, value_name = "PATH")]
+    pub markdown: Option<PathBuf>,
+    /// An answer that fails its tests counts as a failure: the engine moves on to another model.
+    #[arg(long, conflicts_with = "no_validate")]
+    pub require_valid: bool,
+    /// With the simulator: write its request log (what it received and answered, its
+    /// ground truth) to this JSON file.
+    #[arg(long, value_name = "PATH")]
+    pub sim_log: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct SimArgs {
     /// A scenario name (free-tier, storm, outage, flaky-streams, all-outcomes, hostile,
-    /// sdk-check, …; see the README) or a YAML file.
+    /// validation, sdk-check, ci-*; see the README) or a YAML file.
     #[arg(long, default_value = "free-tier", value_name = "NAME|PATH")]
     pub scenario: String,
     /// Address to listen on (loopback; port 0 picks a free port).
@@ -261,6 +306,30 @@ mod tests {
     #[test]
     fn cli_definition_is_valid() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn rotate_test_takes_a_chain_and_thresholds() {
+        let cli = Cli::parse_from([
+            "rotor",
+            "rotate-test",
+            "--chain",
+            "a,b",
+            "--policy",
+            "wait-first",
+            "--min-success-rate",
+            "0.9",
+            "--sim",
+        ]);
+        let Command::RotateTest(r) = cli.command else {
+            panic!("rotate-test")
+        };
+        assert_eq!(r.chain, ["a", "b"]);
+        assert_eq!(r.policy.as_deref(), Some("wait-first"));
+        assert_eq!(r.min_success_rate, Some(0.9));
+        assert_eq!(r.run.sim.as_deref(), Some("free-tier"));
+        let e = Cli::try_parse_from(["rotor", "rotate-test", "--require-valid", "--no-validate"]);
+        assert!(e.is_err(), "--require-valid conflicts with --no-validate");
     }
 
     #[test]

@@ -103,7 +103,8 @@ impl LoadError {
         Self::at_pos(path, Some(Pos { line, column }), what, hint)
     }
 
-    /// A problem at an optional position of `path`.
+    /// A problem at an optional position of `path`. Control characters in
+    /// `what` and `hint` (names and values quoted from the file) are escaped.
     pub fn at_pos(
         path: &Path,
         pos: Option<Pos>,
@@ -113,8 +114,8 @@ impl LoadError {
         LoadError::Invalid {
             path: path.to_path_buf(),
             pos,
-            what: what.into(),
-            hint: hint.into(),
+            what: escape_controls(what.into()),
+            hint: escape_controls(hint.into()),
         }
     }
 
@@ -271,7 +272,7 @@ pub fn from_yaml_error(
 
 /// True when the text holds only whitespace, comments and document markers.
 pub fn is_blank(text: &str) -> bool {
-    text.lines().all(|line| {
+    yaml_lines(text).all(|line| {
         let t = line.trim();
         t.is_empty() || t.starts_with('#') || t == "---" || t == "..."
     })
@@ -285,6 +286,24 @@ fn innermost(mut err: &serde_saphyr::Error) -> &serde_saphyr::Error {
             other => return other,
         }
     }
+}
+
+/// `text` with its control characters escaped (`\u{1b}`), so that names and values
+/// quoted from a hostile file cannot inject terminal sequences or fake lines into a
+/// message.
+pub fn escape_controls(text: String) -> String {
+    if !text.chars().any(char::is_control) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Backticks become single quotes; control characters are escaped so that a hostile
@@ -304,7 +323,7 @@ fn sanitize(message: &str) -> String {
 /// The mapping key written just before `pos` on its line (`  p50_ms: fast` → `p50_ms`).
 fn key_at(text: &str, pos: Pos) -> Option<String> {
     let line_index = usize::try_from(pos.line.checked_sub(1)?).ok()?;
-    let line = text.lines().nth(line_index)?;
+    let line = yaml_lines(text).nth(line_index)?;
     let column = usize::try_from(pos.column.saturating_sub(1)).ok()?;
     let before: String = line.chars().take(column).collect();
     let before = before.trim_end().strip_suffix(':')?;
@@ -312,7 +331,15 @@ fn key_at(text: &str, pos: Pos) -> Option<String> {
         .rsplit(|c: char| c.is_whitespace() || c == '{' || c == ',')
         .next()?
         .trim_matches(|c| c == '"' || c == '\'');
-    (!key.is_empty()).then(|| key.to_string())
+    // Raw file text: escaped like the message before it is quoted in one.
+    (!key.is_empty()).then(|| sanitize(key))
+}
+
+/// The lines of `text` as YAML counts them: LF, CRLF and a lone CR each end a
+/// line (`str::lines` does not split at a lone CR).
+fn yaml_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.split('\n')
+        .flat_map(|l| l.strip_suffix('\r').unwrap_or(l).split('\r'))
 }
 
 /// The list after "expected one of " in a serde message, if any.
@@ -475,6 +502,21 @@ mod tests {
         assert_eq!(e.hint(), "a whole number of milliseconds");
     }
 
+    // Found by fuzzing: YAML ends lines at a lone CR, `str::lines` does not.
+    #[test]
+    fn key_hints_follow_yaml_line_breaks() {
+        for text in ["name: a\rp50_ms: fast\r", "name: a\r\np50_ms: fast\r\n"] {
+            let e = err(text);
+            assert_eq!(e.pos(), Some(Pos { line: 2, column: 9 }), "{text:?}");
+            assert_eq!(e.what(), "invalid u64 for 'p50_ms'", "{text:?}");
+            assert_eq!(e.hint(), "a whole number of milliseconds");
+        }
+        // A comment before a CR is not the whole file.
+        assert!(!is_blank("# c\rname: a\r"));
+        assert!(matches!(err("# c\rp50_ms: 1\r"), LoadError::Invalid { .. }));
+        assert!(is_blank("# c\r\r---\r"));
+    }
+
     #[test]
     fn unknown_variant_lists_the_choices() {
         let e = err("name: a\nmode: quick\n");
@@ -508,6 +550,29 @@ mod tests {
     fn control_characters_are_escaped() {
         let e = err("name: a\n\"bad\\u001b[31m\": 1\n");
         assert!(!e.to_string().contains('\u{1b}'), "{e:?}");
+    }
+
+    // Found by fuzzing: the key in "… for 'key'" came raw from the file.
+    #[test]
+    fn keys_quoted_in_messages_are_escaped_too() {
+        let e = err("name: >\n  k\u{f}: \u{0}\n");
+        assert!(e.what().contains(" for '"), "{e}");
+        assert!(!e.what().chars().any(char::is_control), "{:?}", e.what());
+    }
+
+    // Found by fuzzing: names from the file (YAML escapes such as "\e[31m").
+    #[test]
+    fn semantic_errors_escape_what_they_quote() {
+        let e = LoadError::at(
+            Path::new("r.yaml"),
+            3,
+            5,
+            "tier 't\u{1b}[1m'",
+            "one of: a\nb",
+        );
+        assert_eq!(e.what(), "tier 't\\u{1b}[1m'");
+        assert_eq!(e.hint(), "one of: a\\nb");
+        assert_eq!(escape_controls("plain 'ü'".into()), "plain 'ü'");
     }
 
     #[test]

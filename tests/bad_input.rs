@@ -58,7 +58,84 @@ models:
     ttft_ms: {gaussian: 3}
 ";
 
+const FUTURE_RESULTS: &str = "{\"schema_version\":7,\"kind\":\"attempt\",\"model\":\"m\"}\n";
+
 const CASES: &[Case] = &[
+    Case {
+        name: "results of an unknown schema version",
+        files: &[("r.jsonl", FUTURE_RESULTS)],
+        args: &["report", "r.jsonl", "--registry", "@repo"],
+        code: 2,
+        stderr: &["r.jsonl", "schema_version 7"],
+    },
+    Case {
+        name: "report without results",
+        files: &[],
+        args: &["report", "nothing-here/", "--registry", "@repo"],
+        code: 2,
+        stderr: &["nothing-here"],
+    },
+    Case {
+        name: "report --since garbage",
+        files: &[],
+        args: &["report", "--since", "yesterdayish", "--registry", "@repo"],
+        code: 2,
+        stderr: &["--since"],
+    },
+    Case {
+        name: "resume a file that is not results",
+        files: &[("notes.txt", "hello\n")],
+        args: &["probe", "--resume", "notes.txt", "--registry", "@repo"],
+        code: 2,
+        stderr: &["notes.txt:1", "hint"],
+    },
+    Case {
+        name: "unknown policy",
+        files: &[],
+        args: &["rotate-test", "--policy", "random", "--registry", "@repo"],
+        code: 2,
+        stderr: &["random", "adaptive"],
+    },
+    Case {
+        name: "unknown model in --chain",
+        files: &[],
+        args: &[
+            "rotate-test",
+            "--chain",
+            "nope/nope:free",
+            "--registry",
+            "@repo",
+        ],
+        code: 2,
+        stderr: &["nope/nope:free"],
+    },
+    Case {
+        name: "success rate out of range",
+        files: &[],
+        args: &[
+            "rotate-test",
+            "--min-success-rate",
+            "1.5",
+            "--registry",
+            "@repo",
+        ],
+        code: 2,
+        stderr: &["--min-success-rate"],
+    },
+    Case {
+        name: "models of an unknown provider",
+        files: &[],
+        args: &["models", "--provider", "nowhere", "--registry", "@repo"],
+        code: 2,
+        stderr: &["nowhere"],
+    },
+    Case {
+        name: "sim on a bad address",
+        files: &[],
+        args: &["sim", "--addr", "localhost:http"],
+        code: 2,
+        stderr: &["--addr"],
+    },
     Case {
         name: "unknown field in the registry",
         files: &[("reg.yaml", BAD_REGISTRY)],

@@ -123,10 +123,15 @@ models:
         .iter()
         .map(|m| {
             let faults = &stats["models"][m]["faults"];
-            ["disconnect", "truncated", "malformed_json", "mid_stream_error"]
-                .iter()
-                .map(|f| faults[f].as_u64().unwrap_or(0))
-                .sum::<u64>()
+            [
+                "disconnect",
+                "truncated",
+                "malformed_json",
+                "mid_stream_error",
+            ]
+            .iter()
+            .map(|f| faults[f].as_u64().unwrap_or(0))
+            .sum::<u64>()
         })
         .sum();
     let connections = stats["connections"].as_u64().unwrap();

@@ -4,17 +4,19 @@
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use reqwest::header::{CONTENT_TYPE, HeaderMap};
+use reqwest::header::HeaderMap;
 use serde_json::Value;
 use tokio::time::{Instant, timeout_at};
 
+use super::body::{
+    BodyKind, ERROR_BODY_CAP, Feed, StreamReader, body_kind, push_error_body, push_whole,
+};
 use super::classify::{
     body_error_type, classify_status, describe_error, error_object, excerpt, transport_error,
 };
-use super::decode::{Failure, Step, apply_completion, apply_event, judge_stream_end};
+use super::decode::{Failure, apply_completion, judge_stream_end};
 use super::hints::{RateLimitHints, is_rate_limit_error, rate_limit_scope};
 use super::result::CallResult;
-use super::sse::{SseDecoder, SseEvent};
 use super::{CallSpec, Endpoint, HttpClient, request_headers};
 use crate::record::Outcome;
 use crate::secret::Secret;
@@ -22,8 +24,6 @@ use crate::secret::Secret;
 use crate::wire::ChatRequest;
 use crate::wire::{ErrorObject, StreamOptions};
 
-/// Error bodies are read up to this many bytes (or the body cap if smaller).
-const ERROR_BODY_CAP: usize = 256 * 1024;
 /// After `[DONE]`, how long the rest of the body may take to arrive so the
 /// connection can go back to the pool (not part of any timing).
 const DRAIN_AFTER_DONE: Duration = Duration::from_millis(50);
@@ -103,31 +103,19 @@ impl HttpClient {
         let headers = resp.headers().clone();
         r.hints = RateLimitHints::parse(&headers, None, SystemTime::now());
         let mut body = Body { resp, total };
-        match status {
-            200..=299 => {
-                // A JSON or HTML answer to a stream request is read whole.
-                let whole_body = headers
-                    .get(CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .map(|ct| ct.trim_start().to_ascii_lowercase())
-                    .is_some_and(|ct| {
-                        ct.starts_with("application/json") || ct.starts_with("text/html")
-                    });
-                if spec.stream && !whole_body {
-                    self.read_stream(r, body, key).await
-                } else {
-                    self.read_completion(r, body, key).await
-                }
-            }
-            300..=399 => {
+        match body_kind(status, &headers, spec.stream) {
+            BodyKind::Stream => self.read_stream(r, body, key).await,
+            BodyKind::Whole => self.read_completion(r, body, key).await,
+            BodyKind::Redirect => {
                 let msg =
                     format!("server answered {status} (a redirect); redirects are not followed");
                 fail(r, Outcome::InvalidResponse, "redirect", msg, key)
             }
-            _ => {
+            BodyKind::Error => {
                 let cap = self.cfg.max_body_bytes.min(ERROR_BODY_CAP);
                 let bytes = self.read_error_body(&mut body, cap, &mut r).await;
-                error_response(r, status, &headers, &bytes, key)
+                let (end, wall) = (Instant::now(), SystemTime::now());
+                error_response(r, status, &headers, &bytes, key, end, wall)
             }
         }
     }
@@ -158,57 +146,24 @@ impl HttpClient {
         key: Option<&Secret>,
     ) -> CallResult {
         let read_timeout = self.cfg.read_timeout;
-        let cap = self.cfg.max_body_bytes;
-        let mut decoder = SseDecoder::new(cap);
-        let mut events: Vec<SseEvent> = Vec::new();
-        let mut last_data = r.timings.headers.unwrap_or(r.timings.sent);
-        let mut read = 0usize;
+        let start = r.timings.headers.unwrap_or(r.timings.sent);
+        let mut reader = StreamReader::new(self.cfg.max_body_bytes, start);
         let done = loop {
-            let chunk = match body.next(after(last_data, read_timeout)).await {
+            let chunk = match body.next(after(reader.last_data, read_timeout)).await {
                 Ok(c) => c,
                 Err(stop) => return read_stopped(r, stop, read_timeout, key),
             };
             let now = Instant::now();
-            let (decoded, at_eof) = match &chunk {
-                Some(bytes) => {
-                    r.timings.first_byte.get_or_insert(now);
-                    read = read.saturating_add(bytes.len());
-                    if read > cap {
-                        let msg = format!("stream exceeded {cap} bytes");
-                        return fail(r, Outcome::InvalidResponse, "too_large", msg, key);
-                    }
-                    (decoder.push(bytes, &mut events), false)
+            match reader.feed(&mut r, chunk.as_deref(), now) {
+                Feed::More => {}
+                Feed::End { done } => {
+                    r.timings.end = now;
+                    break done;
                 }
-                None => (decoder.finish(&mut events), true),
-            };
-            let mut finished = false;
-            for ev in events.drain(..) {
-                if !matches!(ev, SseEvent::Comment(_)) {
-                    last_data = now;
+                Feed::Fail(f) => {
+                    r.timings.end = now;
+                    return failure(r, f, key, SystemTime::now());
                 }
-                match apply_event(&mut r, ev, now, at_eof) {
-                    Step::Continue => {}
-                    Step::Done => {
-                        finished = true;
-                        break;
-                    }
-                    Step::Fail(f) => {
-                        r.timings.end = now;
-                        return failure(r, f, key);
-                    }
-                }
-            }
-            if finished {
-                r.timings.end = now;
-                break true;
-            }
-            if let Err(e) = decoded {
-                let msg = e.to_string();
-                return fail(r, Outcome::InvalidResponse, e.error_type(), msg, key);
-            }
-            if at_eof {
-                r.timings.end = now;
-                break false;
             }
         };
         if done {
@@ -216,7 +171,7 @@ impl HttpClient {
         }
         match judge_stream_end(&r, done) {
             Ok(()) => settle(r),
-            Err(f) => failure(r, f, key),
+            Err(f) => failure(r, f, key, SystemTime::now()),
         }
     }
 
@@ -241,11 +196,10 @@ impl HttpClient {
                 Ok(Some(bytes)) => {
                     last = Instant::now();
                     r.timings.first_byte.get_or_insert(last);
-                    if buf.len() + bytes.len() > cap {
-                        let msg = format!("response body is over {cap} bytes");
-                        return fail(r, Outcome::InvalidResponse, "too_large", msg, key);
+                    if let Err(f) = push_whole(&mut buf, &bytes, cap) {
+                        r.timings.end = last;
+                        return failure(r, f, key, SystemTime::now());
                     }
-                    buf.extend_from_slice(&bytes);
                 }
             }
         }
@@ -253,7 +207,7 @@ impl HttpClient {
         r.timings.end = end;
         match apply_completion(&mut r, &buf, end) {
             Ok(()) => settle(r),
-            Err(f) => failure(r, f, key),
+            Err(f) => failure(r, f, key, SystemTime::now()),
         }
     }
 
@@ -265,9 +219,7 @@ impl HttpClient {
         while let Ok(Some(bytes)) = body.next(after(last, self.cfg.read_timeout)).await {
             last = Instant::now();
             r.timings.first_byte.get_or_insert(last);
-            let room = cap.saturating_sub(buf.len());
-            buf.extend_from_slice(&bytes[..bytes.len().min(room)]);
-            if buf.len() >= cap {
+            if push_error_body(&mut buf, &bytes, cap) {
                 break;
             }
         }
@@ -357,15 +309,18 @@ fn read_stopped(
     }
 }
 
-/// Classifies a non-2xx, non-3xx response from its status and body.
-fn error_response(
+/// Classifies a non-2xx, non-3xx response from its status and body, read
+/// completely at `end`; `wall` is the wall clock for `Retry-After` dates.
+pub(super) fn error_response(
     mut r: CallResult,
     status: u16,
     headers: &HeaderMap,
     body: &[u8],
     key: Option<&Secret>,
+    end: Instant,
+    wall: SystemTime,
 ) -> CallResult {
-    r.timings.end = Instant::now();
+    r.timings.end = end;
     let err: Option<ErrorObject> = serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| error_object(&v));
@@ -389,7 +344,7 @@ fn error_response(
     };
     r.error_message = Some(excerpt(&msg, key));
     if let Some(e) = &err {
-        r.hints = RateLimitHints::parse(headers, Some(e), SystemTime::now());
+        r.hints = RateLimitHints::parse(headers, Some(e), wall);
     }
     if status == 429 || err.as_ref().is_some_and(is_rate_limit_error) {
         r.scope = Some(rate_limit_scope(status, headers, err.as_ref()));
@@ -397,10 +352,16 @@ fn error_response(
     settle(r)
 }
 
-/// Ends a call with a failure found in a 2xx body.
-fn failure(mut r: CallResult, f: Failure, key: Option<&Secret>) -> CallResult {
+/// Ends a call with a failure found in a 2xx body (`wall`: the wall clock for
+/// `Retry-After` dates in the error object).
+pub(super) fn failure(
+    mut r: CallResult,
+    f: Failure,
+    key: Option<&Secret>,
+    wall: SystemTime,
+) -> CallResult {
     if let Some(e) = &f.error {
-        let merged = RateLimitHints::parse(&HeaderMap::new(), Some(e), SystemTime::now());
+        let merged = RateLimitHints::parse(&HeaderMap::new(), Some(e), wall);
         r.hints = merge(r.hints, merged);
         if is_rate_limit_error(e) {
             let status = r.http_status.unwrap_or(200);
@@ -438,7 +399,7 @@ fn fail(
     settle(r)
 }
 
-fn settle(mut r: CallResult) -> CallResult {
+pub(super) fn settle(mut r: CallResult) -> CallResult {
     r.settle_tokens();
     r
 }

@@ -148,19 +148,21 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<u64> {
 /// Parses an `X-RateLimit-Reset` value into absolute epoch milliseconds: an
 /// integer ≥ 1e12 is epoch ms, ≥ 1e9 epoch seconds, anything smaller is
 /// seconds from `now`; Go-style durations (`1s`, `6m0s`, `20ms`, `1h2m`) are
-/// relative to `now`.
+/// relative to `now`. A reset more than [`MAX_WAIT_MS`] ahead is clamped to
+/// `now` + [`MAX_WAIT_MS`], like every wait.
 pub fn parse_reset(value: &str, now: SystemTime) -> Option<u64> {
     let value = value.trim();
     let now_ms = epoch_ms(now);
     let relative = |ms: u64| now_ms.saturating_add(ms.min(MAX_WAIT_MS));
     if let Some(n) = parse_number(value) {
-        return Some(if n >= 1e12 {
+        let at = if n >= 1e12 {
             n as u64
         } else if n >= 1e9 {
             (n * 1000.0) as u64
         } else {
             relative(clamp_ms(n * 1000.0))
-        });
+        };
+        return Some(at.min(relative(MAX_WAIT_MS)));
     }
     parse_duration(value).map(|d| relative(clamp_ms(d.as_secs_f64() * 1000.0)))
 }
@@ -425,6 +427,20 @@ mod tests {
         h.retry_after_ms = Some(100);
         assert_eq!(h.wait_ms(NOW_MS), Some(100));
         assert_eq!(RateLimitHints::default().wait_ms(NOW_MS), None);
+    }
+
+    // Fuzzing found an absolute reset far in the future (`X-RateLimit-Reset:
+    // 99999999999999`, or `1e300` read as u64::MAX) gave a wait of millennia,
+    // past the one-year clamp every other wait has.
+    #[test]
+    fn absurd_absolute_resets_are_clamped() {
+        for value in ["99999999999999", "1e300", "1e13"] {
+            let h = RateLimitHints::parse(&headers(&[("x-ratelimit-reset", value)]), None, now());
+            assert_eq!(h.reset_epoch_ms, Some(NOW_MS + MAX_WAIT_MS), "{value}");
+            assert_eq!(h.wait_ms(NOW_MS), Some(MAX_WAIT_MS), "{value}");
+        }
+        // A reset in the past is kept as it is.
+        assert_eq!(parse_reset("1600000000000", now()), Some(1_600_000_000_000));
     }
 
     // The bodies the simulator sends, one per scope.

@@ -16,6 +16,7 @@
 //!   (rotor's own deadline, not reqwest's `.timeout()`);
 //! - `http_408`: the server answered 408.
 
+mod body;
 mod call;
 pub mod classify;
 mod decode;
@@ -28,6 +29,7 @@ use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
+pub use body::{RawResponse, decode_body};
 pub use classify::classify_status;
 pub use hints::{RateLimitHints, parse_retry_after, rate_limit_scope};
 pub use models::ModelsError;

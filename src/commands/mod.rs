@@ -7,6 +7,7 @@ pub mod observer;
 pub mod probe;
 pub mod report;
 pub mod resume;
+pub mod rotate_test;
 pub mod run;
 pub mod sim;
 
@@ -24,6 +25,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Command::Completions(args) => completions::completions(args),
         Command::Man(args) => completions::man(args),
         Command::Probe(args) => probe::run(&global, args).await,
+        Command::RotateTest(args) => rotate_test::run(&global, args).await,
         Command::Sim(args) => sim::run(&global, args).await,
     }
 }
@@ -33,6 +35,19 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
 pub struct Global {
     pub registry: std::path::PathBuf,
     pub quiet: bool,
+}
+
+/// Writes results to stdout; a closed pipe (`rotor probe | head`) is not an
+/// error, any other write failure is an environment error.
+pub fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(
+            crate::exit::Failure::environment(anyhow::anyhow!("cannot write to stdout: {e}")),
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// Waits for SIGINT or SIGTERM.

@@ -86,6 +86,8 @@ pub struct RecordingObserver {
     tasks: TaskTracker,
     pending: Arc<Mutex<Pending>>,
     next_id: AtomicU64,
+    quiet: bool,
+    quota_said: Mutex<std::collections::HashSet<String>>,
 }
 
 /// (model, prompt_id, repeat): one logical prompt of a model.
@@ -144,6 +146,8 @@ impl RecordingObserver {
             tasks: TaskTracker::new(),
             pending: Arc::new(Mutex::new(Pending::default())),
             next_id: AtomicU64::new(0),
+            quiet: ctx.quiet,
+            quota_said: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -265,8 +269,43 @@ impl Observer for RecordingObserver {
                 stream: self.stream,
             };
             self.attempt(&info, result);
-        } else if let Some(record) = event_record(&self.run_id, self.command, ev) {
-            self.sink.write(record);
+        } else {
+            if let Event::QuotaExhausted {
+                provider,
+                free_only,
+                until_epoch_ms,
+                ..
+            } = &ev.event
+            {
+                self.say_quota_once(provider, *free_only, *until_epoch_ms);
+            }
+            if let Some(record) = event_record(&self.run_id, self.command, ev) {
+                self.sink.write(record);
+            }
         }
+    }
+}
+
+impl RecordingObserver {
+    /// Says once per provider (on stderr, above the progress bar) that its
+    /// daily quota is spent and its models are skipped until the reset.
+    fn say_quota_once(&self, provider: &str, free_only: bool, until_epoch_ms: u64) {
+        let first = self
+            .quota_said
+            .lock()
+            .map(|mut said| said.insert(provider.to_string()))
+            .unwrap_or(false);
+        if !first || self.quiet {
+            return;
+        }
+        let until = chrono::DateTime::from_timestamp_millis(until_epoch_ms as i64)
+            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+            .unwrap_or_else(|| "its reset".into());
+        let which = if free_only { "free models" } else { "models" };
+        self.pb.suspend(|| {
+            eprintln!(
+                "{provider}: the daily quota is spent; its {which} are skipped until {until} (other providers are still used)"
+            )
+        });
     }
 }

@@ -14,6 +14,7 @@ use super::{Global, backend};
 use crate::cli::ProbeArgs;
 use crate::engine::{Engine, PromptRequest};
 use crate::exit::{self, Failure};
+use crate::output::rotate::PromptOutcome;
 use crate::output::summary::RunSummary;
 use crate::output::{progress, table};
 
@@ -41,9 +42,10 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
         Some(path) => Some(resume::load(path, "probe")?),
         None => None,
     };
-    let plan = backend::plan(run_args, &registry, &suite, &model_ids, "probe").await?;
+    let mut plan = backend::plan(run_args, &registry, &suite, &model_ids, "probe").await?;
     let targets = run::preflight(&plan, global.quiet).await?;
-    let ctx = RunContext::open("probe", run_args, &plan.backend.label, resume.as_ref())?;
+    let mut ctx = RunContext::open("probe", run_args, &plan.backend.label, resume.as_ref())?;
+    ctx.quiet = global.quiet;
 
     // Work items (repeat, suite item, target) are made as slots free up,
     // not all at once: memory stays flat however many prompts there are.
@@ -101,14 +103,28 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
         pb.clone(),
         validation,
     ));
+    let mut plan_limits = std::mem::take(&mut plan.limits);
+    let mut cfg = run::engine_config(
+        &registry,
+        run_args,
+        Duration::from_secs_f64(run_args.timeout),
+    );
+    if let Some(sim) = &plan.backend.sim {
+        // The simulated world runs time_scale times faster: so do backoff,
+        // breaker periods and learned windows (the deadline stays the
+        // registry's, in real seconds, like --timeout).
+        let scale = sim.scenario().time_scale;
+        let deadline = cfg.deadline;
+        super::rotate_test::scale_for_sim(&mut cfg, scale);
+        cfg.deadline = deadline;
+        super::rotate_test::sim_windows(&mut plan_limits, &targets, &registry, scale);
+    }
+    let policy = cfg.policy.name();
+    let deadline_ms = cfg.deadline.as_millis() as u64;
     let engine = Engine::new(
-        run::engine_config(
-            &registry,
-            run_args,
-            Duration::from_secs_f64(run_args.timeout),
-        ),
+        cfg,
         targets,
-        plan.limits,
+        plan_limits,
         Arc::new(run::client(run_args)?),
         observer.clone(),
     );
@@ -146,9 +162,10 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
             let (prompt_id, repeat) = (req.prompt_id.clone(), req.repeat);
             let result = engine.run(req).await;
             if result.fatal.is_none() {
+                let outcome = PromptOutcome::from_result(&prompt_id, repeat, Some(&model), &result);
                 observer.request_done(
                     &model,
-                    run::request_record_for(&run_id, command, &model, &prompt_id, repeat, &result),
+                    run::request_record(&run_id, command, policy, deadline_ms, &outcome),
                 );
             }
             if let Some(g) = &result.gave_up
@@ -199,12 +216,12 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
             outcome.interrupted,
             elapsed,
         );
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        super::print_stdout(&format!("{}\n", serde_json::to_string_pretty(&json)?))?;
     } else {
-        println!(
-            "{}",
+        super::print_stdout(&format!(
+            "{}\n",
             table::probe_table(&summary, progress::stdout_is_terminal())
-        );
+        ))?;
     }
     eprintln!(
         "{} attempts in {elapsed:.1}s; {records} records in {}",

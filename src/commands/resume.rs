@@ -152,7 +152,7 @@ mod tests {
         let request = r#"{"schema_version":1,"kind":"event","run_id":"abc","ts":"2026-01-01T00:00:00Z","command":"probe","event":"request","model":"m","prompt_id":"p","repeat":1,"ok":true}"#;
         std::fs::write(&path, format!("{request}\n{{\"schema_version\":1,\"ki")).unwrap();
         let r = load(&path, "probe").unwrap();
-        assert_eq!(r.cut_bytes, 20);
+        assert_eq!(r.cut_bytes, 23);
         assert_eq!(r.run_id.as_deref(), Some("abc"));
         assert!(r.is_done("m", "p", 1));
         assert!(!r.is_done("m", "p", 0));

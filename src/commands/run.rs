@@ -15,9 +15,11 @@ use crate::cli::RunArgs;
 use crate::client::{CallResult, ClientConfig, HttpClient};
 use crate::engine::{EngineConfig, EngineEvent, PromptResult, Target};
 use crate::exit::{Failure, ResultExt};
+use crate::output::rotate::PromptOutcome;
 use crate::record::{AttemptRecord, EventRecord, RecordKind, RecordSink, SCHEMA_VERSION};
 use crate::registry::Registry;
 use crate::suite::Suite;
+use serde_json::json;
 
 /// The identity of a run and its results file.
 pub struct RunContext {
@@ -27,6 +29,8 @@ pub struct RunContext {
     pub sink: Arc<RecordSink>,
     pub started: tokio::time::Instant,
     pub backend: String,
+    /// `--quiet`: no messages for people on stderr.
+    pub quiet: bool,
 }
 
 impl RunContext {
@@ -57,6 +61,7 @@ impl RunContext {
             sink: Arc::new(sink),
             started: tokio::time::Instant::now(),
             backend: backend.to_string(),
+            quiet: false,
         })
     }
 
@@ -318,40 +323,31 @@ pub fn event_record(run_id: &str, command: &str, event: &EngineEvent) -> Option<
 }
 
 /// The record of one logical prompt, written when the engine is done with it
-/// (answered or given up): what `--resume` and `report` read.
+/// (answered or given up), after its attempts: what `--resume` and `report`
+/// read. `policy` and `deadline_ms` describe the engine it went through.
 pub fn request_record(
-    ctx: &RunContext,
-    primary: &str,
-    prompt_id: &str,
-    repeat: u32,
-    r: &PromptResult,
-) -> EventRecord {
-    request_record_for(&ctx.run_id, ctx.command, primary, prompt_id, repeat, r)
-}
-
-/// [`request_record`] from the run's id and command (for tasks that cannot
-/// borrow the [`RunContext`]).
-pub fn request_record_for(
     run_id: &str,
     command: &str,
-    primary: &str,
-    prompt_id: &str,
-    repeat: u32,
-    r: &PromptResult,
+    policy: &str,
+    deadline_ms: u64,
+    p: &PromptOutcome,
 ) -> EventRecord {
     let mut fields = serde_json::Map::new();
-    fields.insert("primary".into(), primary.into());
-    fields.insert("model_used".into(), r.model.clone().into());
-    fields.insert("ok".into(), r.is_ok().into());
-    fields.insert("attempts".into(), r.attempts.into());
-    fields.insert("hops".into(), r.hops.into());
-    fields.insert("fallbacks".into(), r.fallbacks.into());
-    fields.insert("waited_ms".into(), (r.waited.as_millis() as u64).into());
-    fields.insert("elapsed_ms".into(), (r.elapsed.as_millis() as u64).into());
-    fields.insert(
-        "gave_up".into(),
-        r.gave_up.map(|g| g.reason.as_str()).into(),
-    );
+    let mut put = |k: &str, v: serde_json::Value| {
+        fields.insert(k.to_string(), v);
+    };
+    put("model_used", json!(p.model_used));
+    put("primary", json!(p.primary));
+    put("ok", json!(p.ok));
+    put("by_fallback", json!(p.by_fallback()));
+    put("attempts", json!(p.attempts));
+    put("hops", json!(p.hops));
+    put("fallbacks", json!(p.fallbacks));
+    put("waited_ms", json!(p.waited_ms));
+    put("elapsed_ms", json!(p.elapsed_ms));
+    put("gave_up", json!(p.gave_up));
+    put("policy", json!(policy));
+    put("deadline_ms", json!(deadline_ms));
     EventRecord {
         schema_version: SCHEMA_VERSION,
         kind: RecordKind::Event,
@@ -359,9 +355,9 @@ pub fn request_record_for(
         ts: Utc::now(),
         command: command.to_string(),
         event: "request".into(),
-        model: Some(primary.to_string()),
-        prompt_id: Some(prompt_id.to_string()),
-        repeat: Some(repeat),
+        model: p.model_used.clone().or_else(|| p.primary.clone()),
+        prompt_id: Some(p.prompt_id.clone()),
+        repeat: Some(p.repeat),
         fields,
     }
 }
@@ -472,9 +468,45 @@ where
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use clap::Parser;
 
     use crate::cli::{Cli, Command};
+
+    #[test]
+    fn request_record_carries_what_report_needs() {
+        let p = PromptOutcome {
+            prompt_id: "fizz".into(),
+            repeat: 1,
+            primary: Some("a".into()),
+            model_used: Some("b".into()),
+            ok: true,
+            attempts: 3,
+            hops: 2,
+            fallbacks: 1,
+            waited_ms: 40,
+            elapsed_ms: 123.5,
+            gave_up: None,
+            failure: None,
+        };
+        let v = serde_json::to_value(request_record("r1", "rotate-test", "adaptive", 5000, &p))
+            .unwrap();
+        assert_eq!(v["kind"], "event");
+        assert_eq!(v["event"], "request");
+        assert_eq!(v["prompt_id"], "fizz");
+        assert_eq!(v["repeat"], 1);
+        assert_eq!(v["model_used"], "b");
+        assert_eq!(v["primary"], "a");
+        assert_eq!(v["by_fallback"], true);
+        assert_eq!(v["ok"], true);
+        assert_eq!(v["attempts"], 3);
+        assert_eq!(v["hops"], 2);
+        assert_eq!(v["fallbacks"], 1);
+        assert_eq!(v["waited_ms"], 40);
+        assert_eq!(v["elapsed_ms"], 123.5);
+        assert!(v["gave_up"].is_null());
+        assert_eq!(v["schema_version"], SCHEMA_VERSION);
+    }
 
     fn run_args(extra: &[&str]) -> crate::cli::RunArgs {
         let mut argv = vec!["rotor", "probe"];

@@ -202,6 +202,19 @@ impl Breaker {
         }
     }
 
+    /// The probe committed for `since` was not sent after all (the model
+    /// became unusable while it waited for a limiter slot): the next request
+    /// may probe.
+    pub fn release_probe(&mut self, since: Instant) {
+        if self.inner
+            == (Inner::HalfOpen {
+                probe_since: Some(since),
+            })
+        {
+            self.inner = Inner::HalfOpen { probe_since: None };
+        }
+    }
+
     /// A server asked for a wait until `until`: an open period ending
     /// earlier is extended to it. Returns whether it was.
     pub fn extend(&mut self, until: Instant) -> bool {

@@ -234,7 +234,13 @@ impl Engine {
                     self.emit(&req, vec![event]);
                 }
                 Step::Call { target, t, at } => {
+                    let slot_wait = at > self.inner.clock.now();
                     self.sleep(&mut p, at).await;
+                    if slot_wait && self.abandon_if_blocked(t, at) {
+                        // Not sent: decide again (no attempt was made).
+                        p.attempts = p.attempts.saturating_sub(1);
+                        continue;
+                    }
                     let result = self.call(&target, &req, &p).await;
                     let accepted = match (&req.accept, result.outcome) {
                         (Some(f), Outcome::Ok) => Some(f(&result).await),
@@ -263,6 +269,13 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// See `Shared::abandon_if_blocked`.
+    fn abandon_if_blocked(&self, t: usize, send_at: Instant) -> bool {
+        let now = self.inner.clock.now();
+        self.lock()
+            .abandon_if_blocked(t, send_at, self.inner.store.as_ref(), now)
     }
 
     async fn sleep(&self, p: &mut PromptState, until: Instant) {

@@ -16,7 +16,8 @@
 //! open it for 30 s, then one half-open probe; each re-open doubles the
 //! period up to 10×), a cooldown from the latest 429, optional known limit,
 //! AIMD pacing ([`pacer`]), live stats ([`live`]: latency EWMA, Beta success
-//! probability from the target's priors) and counters.
+//! probability from the target's priors, its evidence halving every breaker
+//! cooldown so a recovered model is tried again) and counters.
 //!
 //! **Per provider group** (a provider's free models, or all its models; see
 //! `state`): a limiter for account-wide limits — the configured
@@ -29,7 +30,9 @@
 //! **Limiter** ([`limiter`]): an exact sliding-window log, at most N sends in
 //! any `[t − W·1.02, t)`, reservation-based so concurrent prompts get
 //! distinct slots; state behind [`RateStore`] so a shared store can replace
-//! the in-process one.
+//! the in-process one. A prompt that waited for a slot checks its model
+//! again when the slot comes (a breaker opened or a cooldown began in the
+//! meantime: it decides anew, the slot stays spent).
 //!
 //! **A 429's scope** decides the answer: `account_minute` → cooldown on the
 //! whole group (rotating within it cannot help); `account_day` → the group's

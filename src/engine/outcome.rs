@@ -14,6 +14,12 @@
 //!   The cooldown is the latest response's hint (`wait_ms`: Retry-After wins,
 //!   else the reset), else the prompt's next backoff; a later hint replaces
 //!   an earlier one. A hint longer than an open breaker's period extends it.
+//!   Adaptive leaves a model that answered the prompt such a 429 of its own
+//!   (the prompt moves on; other prompts still weigh the model).
+//!   A 429 of the model's own makes it *suspect*: under the adaptive policy
+//!   the first request after its cooldown probes it and the other prompts
+//!   keep away until that probe is answered (any answer but another such
+//!   429 clears the suspicion).
 //!   Fallback-first leaves the model at once.
 //! - **5xx, overloaded, timeout, network, invalid response, rejected by
 //!   `accept`**: breaker failure, the prompt waits the response's hint (a 503
@@ -86,7 +92,7 @@ impl Shared {
     /// half-open probe.
     fn availability_improves(&self, t: usize, r: &CallResult, s: &Settle<'_>) -> bool {
         let m = &self.models[t];
-        if m.breaker.state() == super::breaker::BreakerState::HalfOpen {
+        if m.breaker.state() == super::breaker::BreakerState::HalfOpen || m.rate_probe.is_some() {
             return true;
         }
         if r.outcome != Outcome::RateLimited {
@@ -118,6 +124,16 @@ impl Shared {
         let group = self.models[t].group;
         let m = &mut self.models[t];
         m.counters.attempts += 1;
+        // Whatever the answer, it is the news a probe was waiting for.
+        m.rate_probe = None;
+        m.rate_suspect = match (r.outcome, r.scope) {
+            (
+                Outcome::RateLimited,
+                Some(RateLimitScope::AccountMinute | RateLimitScope::AccountDay),
+            ) => m.rate_suspect,
+            (Outcome::RateLimited, _) => true,
+            _ => false,
+        };
         let epoch_now = s.clock.epoch_ms(now);
         let hint = r.hints.wait_ms(epoch_now).map(Duration::from_millis);
 
@@ -155,8 +171,9 @@ impl Shared {
 
         match r.outcome {
             Outcome::Ok if accepted != Some(false) => {
+                m.stats.record_admitted(now);
                 let latency = r.timings.end.saturating_duration_since(r.timings.sent);
-                m.stats.record_success(latency.as_secs_f64() * 1000.0);
+                m.stats.record_success(latency.as_secs_f64() * 1000.0, now);
                 m.counters.successes += 1;
                 m.pacer.on_success();
                 if let Some(tr) = m.breaker.on_success() {
@@ -173,6 +190,12 @@ impl Shared {
                     m.breaker.extend(after(now, h));
                 }
                 let scope = r.scope.unwrap_or(RateLimitScope::Unknown);
+                if !matches!(
+                    scope,
+                    RateLimitScope::AccountMinute | RateLimitScope::AccountDay
+                ) {
+                    m.stats.record_rejected(now);
+                }
                 let n = p.attempts.saturating_sub(1);
                 let cooldown = |p: &mut PromptState| match hint {
                     Some(h) => Cooldown {
@@ -210,6 +233,16 @@ impl Shared {
                             m.pacer.on_rate_limited(r.timings.sent, now);
                         }
                     }
+                }
+                // Adaptive: a model that refused this prompt with a 429 of its
+                // own is left by the prompt (its retry budget is not spent
+                // bouncing on it); other prompts decide by the estimates.
+                let own = !matches!(
+                    scope,
+                    RateLimitScope::AccountMinute | RateLimitScope::AccountDay
+                );
+                if s.cfg.policy == Policy::Adaptive && own {
+                    p.leave(t, FallbackReason::RateLimited);
                 }
                 if s.cfg.policy == Policy::FallbackFirst {
                     let reason = if scope == RateLimitScope::AccountDay {
@@ -258,7 +291,8 @@ impl Shared {
             | Outcome::Timeout
             | Outcome::Network
             | Outcome::InvalidResponse => {
-                m.stats.record_failure();
+                m.stats.record_admitted(now);
+                m.stats.record_failure(now);
                 m.counters.failures += 1;
                 if let Some(tr) = m.breaker.on_failure(now) {
                     events.push(breaker_event(&m.target.id, tr));

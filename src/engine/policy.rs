@@ -18,7 +18,10 @@
 //! - **adaptive**: among models not left (all usable ones if none of those
 //!   can start before the deadline), the lowest
 //!   `(start − now + expected_latency) / p_success`, preferring chain order
-//!   within `(1 + margin)` of the best.
+//!   within `(1 + margin)` of the best. `p_success` includes the chance of
+//!   not meeting a 429 of the model's own, and a model whose latest answer
+//!   was such a 429 is blocked while another prompt's probe of it is in
+//!   flight (see `state`).
 //!
 //! When a policy finds nothing, every usable model is considered and the one
 //! that starts earliest is waited for (not-left models and chain order break
@@ -116,6 +119,8 @@ pub struct Candidate {
     /// Whose limiter sets `slot_at`, when it is later than `ready_at`.
     pub slot_on: Option<Subject>,
     pub expected_latency: Duration,
+    /// Probability that an attempt brings a good answer (admitted, not
+    /// rate-limited by the model, and successful).
     pub p_success: f64,
 }
 

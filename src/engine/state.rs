@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 use super::breaker::{Blocked, Breaker, BreakerState};
 use super::clock::{Clock, after};
-use super::config::{EngineConfig, ProviderLimits, Target};
+use super::config::{EngineConfig, Policy, ProviderLimits, Target};
 use super::events::Event;
 use super::limiter::{DailyLimit, RateStore, WindowLimit};
 use super::live::LiveStats;
@@ -64,6 +64,13 @@ pub(crate) struct ModelState {
     pub stats: LiveStats,
     pub incompatible: bool,
     pub counters: Counters,
+    /// The model's latest answer was a 429 of its own (upstream, model or
+    /// unknown scope): under the adaptive policy, once its cooldown ends one
+    /// request probes it while the others keep away (no herd of prompts
+    /// meeting the same storm at once).
+    pub rate_suspect: bool,
+    /// The send that probes a suspect model, in flight since.
+    pub rate_probe: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -174,9 +181,12 @@ impl Shared {
                 cooldown: None,
                 pacer: Pacer::new(window),
                 limit: None,
-                stats: LiveStats::new(target.prior_latency_ms, target.prior_success),
+                stats: LiveStats::new(target.prior_latency_ms, target.prior_success)
+                    .with_half_life(cfg.breaker.cooldown),
                 incompatible: false,
                 counters: Counters::default(),
+                rate_suspect: false,
+                rate_probe: None,
                 target: Arc::new(target),
             });
         }
@@ -253,6 +263,20 @@ impl Shared {
             }
             None => {}
         }
+        if cfg.policy == Policy::Adaptive
+            && m.rate_suspect
+            && let Some(since) = m.rate_probe
+        {
+            let lost = after(since, cfg.attempt_timeout);
+            if lost > now {
+                let est = after(since, m.stats.expected_latency()).max(after(now, PROBE_POLL));
+                let probing = BlockKind::Cooldown {
+                    hint: false,
+                    own: false,
+                };
+                consider(est.min(lost), probing, Subject::Model);
+            }
+        }
         if let Some(&(nb, hint)) = p.not_before.get(&t) {
             consider(nb, BlockKind::Backoff { hint }, Subject::Model);
         }
@@ -268,7 +292,7 @@ impl Shared {
             slot_at,
             slot_on,
             expected_latency: m.stats.expected_latency(),
-            p_success: m.stats.p_success(),
+            p_success: m.stats.p_answer(now),
         }
     }
 
@@ -347,7 +371,41 @@ impl Shared {
         if let Some(tr) = m.breaker.on_send(send_at) {
             events.push(breaker_event(&m.target.id, tr));
         }
+        if m.rate_suspect && m.rate_probe.is_none() {
+            m.rate_probe = Some(send_at);
+        }
         send_at
+    }
+
+    /// Whether a send to `t` committed for `send_at` must not go after all:
+    /// while the prompt waited for its limiter slot the model's breaker
+    /// opened, or a cooldown (the model's or its account's) or a server's
+    /// quota exhaustion began. The commit's probe marks are released; the
+    /// slot and the quota unit stay spent (the limiter errs on the safe side).
+    pub fn abandon_if_blocked(
+        &mut self,
+        t: usize,
+        send_at: Instant,
+        store: &dyn RateStore,
+        now: Instant,
+    ) -> bool {
+        let m = &self.models[t];
+        let g = &self.groups[m.group];
+        let blocked = matches!(m.breaker.blocked(now), Some(Blocked::Open(_)))
+            || m.cooldown.is_some_and(|c| c.until > now)
+            || g.cooldown.is_some_and(|c| c.until > now)
+            || store
+                .daily(&g.store_key, &g.daily, now)
+                .exhausted_until
+                .is_some_and(|u| u > now);
+        if blocked {
+            let m = &mut self.models[t];
+            m.breaker.release_probe(send_at);
+            if m.rate_probe == Some(send_at) {
+                m.rate_probe = None;
+            }
+        }
+        blocked
     }
 
     /// A per-model summary for the run report.
@@ -363,7 +421,7 @@ impl Shared {
                 counters: m.counters,
                 incompatible: m.incompatible,
                 ewma_latency_ms: m.stats.ewma_ms(),
-                p_success: m.stats.p_success(),
+                p_success: m.stats.p_success(now),
                 paced_rate: m.pacer.rate(),
                 cooldown_ms: m
                     .cooldown

@@ -8,6 +8,7 @@ pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod progress;
+pub mod rotate;
 pub mod summary;
 pub mod table;
 pub mod text;

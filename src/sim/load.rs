@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_saphyr::{DefaultMessageFormatter, MessageFormatter, Spanned};
 
+use crate::diag::escape_controls;
 use crate::sim::scenario::{ModelDefaults, ModelSelector, ModelSpec, Quality, Scenario};
 
 /// The scenarios built into the binary, by name.
@@ -41,6 +42,31 @@ const EMBEDDED: &[(&str, &str)] = &[
         "validation",
         include_str!("../../fixtures/scenarios/validation.yaml"),
     ),
+    // rotate-test's CI scenarios.
+    (
+        "ci-storm",
+        include_str!("../../fixtures/scenarios/ci-storm.yaml"),
+    ),
+    (
+        "ci-account-limit",
+        include_str!("../../fixtures/scenarios/ci-account-limit.yaml"),
+    ),
+    (
+        "ci-daily-quota",
+        include_str!("../../fixtures/scenarios/ci-daily-quota.yaml"),
+    ),
+    (
+        "ci-outage",
+        include_str!("../../fixtures/scenarios/ci-outage.yaml"),
+    ),
+    (
+        "ci-slow",
+        include_str!("../../fixtures/scenarios/ci-slow.yaml"),
+    ),
+    (
+        "ci-upstream",
+        include_str!("../../fixtures/scenarios/ci-upstream.yaml"),
+    ),
 ];
 
 const EMBEDDED_NAMES: &[&str] = &[
@@ -52,6 +78,12 @@ const EMBEDDED_NAMES: &[&str] = &[
     "sdk-check",
     "hostile",
     "validation",
+    "ci-storm",
+    "ci-account-limit",
+    "ci-daily-quota",
+    "ci-outage",
+    "ci-slow",
+    "ci-upstream",
 ];
 
 /// Why a scenario could not be loaded.
@@ -199,11 +231,12 @@ fn loc(s: Option<&Spanned<IgnoredAny>>) -> Loc {
 
 impl Scenario {
     fn check(&self, origin: &str, spans: &Spans) -> Result<(), ScenarioError> {
+        // Messages quote ids and names from the file: escape control characters.
         let fail = |at: Loc, message: String, hint: &str| ScenarioError::Invalid {
             origin: origin.to_owned(),
             line: at.map(|a| a.0),
             column: at.map(|a| a.1),
-            message,
+            message: escape_controls(message),
             hint: hint.to_owned(),
         };
         if self.name.trim().is_empty() {
@@ -487,6 +520,20 @@ mod tests {
         let e = err("");
         assert!(e.starts_with("s.yaml"), "{e}");
         assert!(e.contains("hint:"), "{e}");
+    }
+
+    // Fuzzing found ids written with YAML escapes ("a\e[31m") quoted raw in
+    // validation messages: a scenario file could write terminal sequences.
+    #[test]
+    fn validation_messages_escape_control_characters() {
+        for text in [
+            "name: x\nmodels:\n  - id: \"a\\e[31m\"\n  - id: \"a\\e[31m\"\n",
+            "name: x\nmodels:\n  - id: a\ngroups:\n  - {name: g, models: [\"b\\r\\nfake\"]}\n",
+        ] {
+            let e = err(text);
+            assert!(!e.contains('\u{1b}') && !e.contains('\r'), "{e:?}");
+            assert!(e.contains("\\u{1b}") || e.contains("\\r"), "{e:?}");
+        }
     }
 
     #[test]

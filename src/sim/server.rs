@@ -55,6 +55,8 @@ pub(crate) struct Shared {
 /// Mutable state, reset by `POST /sim/reset`.
 pub(crate) struct Inner {
     pub start: Instant,
+    /// `start` on the wall clock, Unix epoch milliseconds.
+    pub start_epoch_ms: u64,
     pub epoch: u64,
     seq: u64,
     windows: Vec<Option<SlidingWindow>>,
@@ -72,6 +74,9 @@ impl Inner {
         let day = scenario.scaled(86_400.0);
         Inner {
             start: Instant::now(),
+            start_epoch_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             epoch,
             seq: 0,
             windows: scenario
@@ -168,6 +173,7 @@ impl Shared {
         let mut stats = inner.stats.clone();
         stats.in_flight = self.in_flight.load(Ordering::Relaxed);
         stats.connections = self.connections.load(Ordering::Relaxed);
+        stats.start_epoch_ms = inner.start_epoch_ms;
         for ((g, day), min) in self.scenario.groups.iter().zip(today).zip(minute) {
             if let Some(gs) = stats.groups.get_mut(&g.name) {
                 gs.used_today = u64::from(day);

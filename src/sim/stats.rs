@@ -36,6 +36,10 @@ pub struct SimStats {
     /// that went to another host.
     #[serde(default)]
     pub redirects_with_key: u64,
+    /// Unix epoch milliseconds of the start (or the last reset): `received_us`
+    /// and the other log times count from here.
+    #[serde(default)]
+    pub start_epoch_ms: u64,
 }
 
 /// Counters of one model.

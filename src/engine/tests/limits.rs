@@ -317,3 +317,47 @@ async fn a_per_model_limit_spaces_that_model_only() {
     assert_eq!(rig.calls(), at(&[(0, "A"), (10_200, "A"), (20_400, "A")]));
     assert_eq!(rig.waits()[0], ("A".into(), WaitReason::Limiter, 9200));
 }
+
+/// Found while checking `ci-storm` under load: a prompt that committed to a
+/// model for a future limiter slot sent to it even if, while it waited, the
+/// model answered another prompt a 429 (or its breaker opened). It now
+/// checks again when its slot comes, and decides anew when the model became
+/// unusable; the spent slot stays spent.
+#[tokio::test(start_paused = true)]
+async fn a_model_that_became_unusable_during_a_slot_wait_is_not_sent_to() {
+    let script = Script::new()
+        // Prompt 1's request to A: a 429 after 2 s, retry after 30 s.
+        .on(
+            "A",
+            [r429(RateLimitScope::Upstream, Some(30_000)).took(Duration::from_secs(2))],
+        )
+        .on("B", [ok("b"), ok("b")]);
+    // One send per 10 s for the free models: prompt 2 waits for its slot.
+    let rig = Rig::with_limits(
+        cfg(Policy::FallbackFirst),
+        abc(),
+        free_limit(Some(1)),
+        script,
+    );
+    let chain = ["A", "B"];
+    let (first, second) = tokio::join!(rig.run("p1", &chain), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        rig.run("p2", &chain).await
+    });
+    assert_eq!(first.model.as_deref(), Some("B"));
+    assert_eq!(second.model.as_deref(), Some("B"));
+    assert_eq!(second.attempts, 1, "the abandoned send is no attempt");
+    // A is never asked inside its Retry-After (2 s to 32 s).
+    let calls = rig.calls();
+    assert!(
+        calls
+            .iter()
+            .all(|(t, m)| m != "A" || *t < 2000 || *t >= 32_000),
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.iter().filter(|(_, m)| m == "A").count(),
+        1,
+        "{calls:?}"
+    );
+}

@@ -205,3 +205,135 @@ fn give_ups_name_their_reason() {
         }
     );
 }
+
+/// Found by `bench/policies.sh` on the storm scenario: after a model's
+/// upstream 429 cooldown ended, adaptive sent the next prompt straight back
+/// to it (a 429 is not a failure of the success estimate), meeting as many
+/// 429s as fallback-first. Its admission estimate now counts the 429s, so it
+/// moves on until that evidence has aged.
+#[tokio::test(start_paused = true)]
+async fn adaptive_stays_away_from_a_model_that_answered_429_until_it_ages() {
+    let t0 = Instant::now();
+    let storm_until = t0 + Duration::from_secs(60);
+    let script = Script::server(move |model, arrival| {
+        if model == "A" && arrival < storm_until {
+            r429(RateLimitScope::Upstream, Some(100))
+        } else {
+            ok(model)
+        }
+    });
+    let rig = Rig::new(cfg(Policy::Adaptive), abc(), script);
+    let chain = ["A", "B"];
+    // Prompt 0 meets the storm on A and rotates to B at once.
+    assert_eq!(rig.run("p0", &chain).await.model.as_deref(), Some("B"));
+    // A's cooldown (100 ms) is long over, but as fast as B and expected to
+    // refuse, it is rested: the next prompts go to B without trying it.
+    for i in 1..4 {
+        let r = rig.run(&format!("p{i}"), &chain).await;
+        assert_eq!((r.model.as_deref(), r.attempts), (Some("B"), 1), "p{i}");
+    }
+    assert_eq!(
+        rig.calls(),
+        at(&[(0, "A"), (1000, "B"), (2000, "B"), (3000, "B"), (4000, "B")])
+    );
+    // Minutes later (the evidence halves every 30 s) A is the primary again.
+    tokio::time::sleep_until(t0 + Duration::from_secs(300)).await;
+    assert_eq!(rig.run("late", &chain).await.model.as_deref(), Some("A"));
+}
+
+/// Found by `bench/policies.sh` on the storm scenario: when a refusing
+/// model's cooldown ended, every prompt deciding at that moment went to it
+/// and met the storm together. Now one request probes it and the others
+/// wait for that answer (or go elsewhere); a prompt refused by a model
+/// moves on from it.
+#[tokio::test(start_paused = true)]
+async fn adaptive_probes_a_refusing_model_with_one_request_at_a_time() {
+    let t0 = Instant::now();
+    let storm_until = t0 + Duration::from_secs(60);
+    let script = Script::server(move |model, arrival| match model {
+        "A" if arrival < storm_until => {
+            r429(RateLimitScope::Upstream, Some(500)).took(Duration::from_millis(100))
+        }
+        "A" => ok(model).took(Duration::from_millis(100)),
+        _ => ok(model),
+    });
+    // A is ten times faster than B: worth probing again and again.
+    let mut targets = abc();
+    targets[0].prior_latency_ms = Some(100.0);
+    let rig = Rig::new(cfg(Policy::Adaptive), targets, script);
+    let chain = ["A", "B"];
+    let batch = |tag: &'static str| {
+        let rig = &rig;
+        async move {
+            futures_util::future::join_all((0..4).map(|i| rig.run(&format!("{tag}{i}"), &chain)))
+                .await
+        }
+    };
+    // The first batch finds A unknown: all four meet the storm, then B.
+    assert!(
+        batch("a")
+            .await
+            .iter()
+            .all(|r| r.model.as_deref() == Some("B"))
+    );
+    // Later batches: never two requests to A at once.
+    assert!(batch("b").await.iter().all(|r| r.is_ok()));
+    assert!(batch("c").await.iter().all(|r| r.is_ok()));
+    let to_a: Vec<u64> = rig
+        .calls()
+        .into_iter()
+        .filter(|(t, m)| m == "A" && *t > 0)
+        .map(|(t, _)| t)
+        .collect();
+    assert!(!to_a.is_empty(), "A was probed again");
+    for w in to_a.windows(2) {
+        assert!(w[1] >= w[0] + 100, "two requests to A at once: {to_a:?}");
+    }
+    // No prompt met A's storm twice.
+    for e in rig.log.events() {
+        if let Event::Attempt {
+            model,
+            attempt,
+            outcome,
+            ..
+        } = &e.event
+        {
+            if model == "A" && *outcome == Outcome::RateLimited {
+                let again = rig.log.events().into_iter().any(|o| {
+                    o.prompt_id == e.prompt_id
+                        && matches!(&o.event, Event::Attempt { model, attempt: a, .. } if model == "A" && a > attempt)
+                });
+                assert!(!again, "{} went back to A", e.prompt_id);
+            }
+        }
+    }
+}
+
+/// Found by `rotor rotate-test --sim ci-outage`: a primary that failed
+/// during an outage kept its low success estimate forever, so adaptive never
+/// tried it again. The estimate ages, and the primary gets its traffic back.
+#[tokio::test(start_paused = true)]
+async fn adaptive_returns_to_a_primary_whose_failures_have_aged() {
+    let t0 = Instant::now();
+    let outage_until = t0 + Duration::from_secs(5);
+    let script = Script::server(move |model, arrival| {
+        if model == "A" && arrival < outage_until {
+            fail(Outcome::ServerError, 500)
+        } else {
+            ok(model)
+        }
+    });
+    let mut c = cfg(Policy::Adaptive);
+    c.backoff.same_model_retries = 0;
+    let rig = Rig::new(c, abc(), script);
+    let chain = ["A", "B"];
+    for i in 0..3 {
+        assert!(rig.run(&format!("p{i}"), &chain).await.is_ok());
+    }
+    // Three failures: A's estimate fell and B answers the next prompt.
+    assert_eq!(rig.run("during", &chain).await.model.as_deref(), Some("B"));
+    // Two minutes later (four half-lives) A is chosen again, and answers.
+    tokio::time::sleep_until(t0 + Duration::from_secs(120)).await;
+    let r = rig.run("after", &chain).await;
+    assert_eq!((r.model.as_deref(), r.attempts), (Some("A"), 1));
+}

@@ -1,0 +1,276 @@
+//! `rotor rotate-test`: the suite through the rotation engine with the
+//! registry's chain and policy (or `--chain`, `--policy`), every attempt and
+//! decision recorded, one `request` record per prompt; then the summary, the
+//! threshold checks (exit code 1 naming the failed ones), JUnit XML and
+//! Markdown. Without an API key it runs against the simulator, whose own
+//! counts are reported beside rotor's.
+
+mod options;
+mod truth;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::anyhow;
+use futures_util::StreamExt;
+
+pub use options::{RotateOptions, SIM_JITTER, scale_for_sim, scale_priors, sim_windows};
+pub use truth::lower_bound_s;
+
+use super::observer::{RecordingObserver, Validation};
+use super::resume;
+use super::run::{self, RunContext};
+use super::{Global, backend};
+use crate::cli::RotateTestArgs;
+use crate::engine::{Engine, PromptRequest};
+use crate::exit::{self, Failure, ResultExt};
+use crate::output::progress;
+use crate::output::rotate::{PromptOutcome, RotateReport, RunInfo, files, junit, markdown, table};
+use crate::output::summary::RunSummary;
+
+/// The environment variable GitHub Actions sets to the job summary file.
+pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
+
+pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
+    let run_args = &args.run;
+    run::check_common_flags(run_args)?;
+    let opts = RotateOptions::from_args(&args)?;
+    let registry = backend::load_registry(&global.registry)?;
+    let suite = run::select_prompts(backend::load_suite(run_args.suite.as_deref())?, run_args)?;
+    let chain_ids = opts.chain(&registry)?;
+    let thresholds = opts.thresholds(&registry);
+
+    let mut plan = backend::plan(run_args, &registry, &suite, &chain_ids, "rotate-test").await?;
+    let time_scale = plan.backend.sim.as_ref().map(|s| s.scenario().time_scale);
+    if opts.sim_log.is_some() && time_scale.is_none() {
+        return Err(Failure::input(anyhow!(
+            "--sim-log needs the simulator as the backend\n  hint: add --sim [SCENARIO], or read GET /sim/log from a `rotor sim` server"
+        )));
+    }
+    if let Some(s) = time_scale {
+        scale_priors(&mut plan.targets, s);
+        sim_windows(&mut plan.limits, &plan.targets, &registry, s);
+    }
+    let targets = run::preflight(&plan, global.quiet).await?;
+    let chain: Vec<String> = chain_ids
+        .iter()
+        .filter(|id| targets.iter().any(|t| &t.id == *id))
+        .cloned()
+        .collect();
+    let primary = chain.first().cloned();
+    let cfg = opts.engine_config(&registry, run_args, time_scale);
+    let policy = cfg.policy.name();
+    let deadline_ms = cfg.deadline.as_millis() as u64;
+    let resume = match &run_args.resume {
+        Some(path) => Some(resume::load(path, "rotate-test")?),
+        None => None,
+    };
+    let mut ctx = RunContext::open(
+        "rotate-test",
+        run_args,
+        &plan.backend.label,
+        resume.as_ref(),
+    )?;
+    ctx.quiet = global.quiet;
+    if !global.quiet {
+        eprintln!(
+            "rotate-test: {} prompts × {} through {} ({policy}, deadline {deadline_ms} ms) on {}",
+            suite.items.len(),
+            run_args.repeat,
+            chain.join(" → "),
+            plan.backend.label
+        );
+    }
+
+    let primary_id = primary.clone().unwrap_or_default();
+    let work: Vec<(u32, usize)> = (0..run_args.repeat)
+        .flat_map(|r| (0..suite.items.len()).map(move |i| (r, i)))
+        .filter(|(r, i)| {
+            !resume
+                .as_ref()
+                .is_some_and(|done| done.is_done(&primary_id, &suite.items[*i].id, *r))
+        })
+        .collect();
+    if let Some(resume) = &resume
+        && !global.quiet
+    {
+        eprintln!(
+            "resuming run {} from {}: {} prompt(s) finished, {} to go",
+            ctx.run_id,
+            resume.path.display(),
+            resume.done.len(),
+            work.len()
+        );
+    }
+    let summary = Arc::new(Mutex::new(RunSummary::with_models(
+        targets.iter().map(|t| (t.id.as_str(), t.provider.as_str())),
+    )));
+    let pb = progress::bar(work.len() as u64, global.quiet);
+    let suite = Arc::new(suite);
+    let validation = if run_args.no_validate {
+        None
+    } else {
+        Some(Validation::setup(suite.clone(), global.quiet).await)
+    };
+    let observer = Arc::new(RecordingObserver::new(
+        &ctx,
+        run_args.streaming(),
+        summary.clone(),
+        pb.clone(),
+        validation.clone(),
+    ));
+    let engine = Engine::new(
+        cfg,
+        targets,
+        plan.limits,
+        Arc::new(run::client(run_args)?),
+        observer.clone(),
+    );
+
+    let outcomes: Arc<Mutex<Vec<PromptOutcome>>> = Arc::new(Mutex::new(Vec::new()));
+    let stream = run_args.streaming();
+    let jobs = futures_util::stream::iter(work.into_iter().map(|(repeat, i)| {
+        let engine = engine.clone();
+        let item = &suite.items[i];
+        let accept = match (&validation, opts.require_valid) {
+            (Some(v), true) => Some(v.accept_fn(&item.id)),
+            _ => None,
+        };
+        let req = PromptRequest {
+            prompt_id: item.id.clone(),
+            repeat,
+            messages: suite.messages(item),
+            stream,
+            max_tokens: item.max_tokens.or(suite.max_tokens),
+            chain: chain.clone(),
+            accept,
+            ..Default::default()
+        };
+        let (pb, outcomes, observer) = (pb.clone(), outcomes.clone(), observer.clone());
+        let (ctx, primary) = (&ctx, primary.clone());
+        async move {
+            let result = engine.run(req).await;
+            let outcome = PromptOutcome::from_result(&item.id, repeat, primary.as_deref(), &result);
+            let key = outcome.model_used.clone().unwrap_or_default();
+            observer.request_done(
+                &key,
+                run::request_record(&ctx.run_id, ctx.command, policy, deadline_ms, &outcome),
+            );
+            if let Ok(mut o) = outcomes.lock() {
+                o.push(outcome);
+            }
+            pb.inc(1);
+            result
+        }
+    }))
+    .buffer_unordered(run_args.concurrency);
+
+    let outcome = run::drive(jobs).await;
+    let grace = if outcome.interrupted {
+        Duration::from_secs(2)
+    } else {
+        Duration::from_secs(600)
+    };
+    observer.finish(grace).await;
+    let snapshot = engine.snapshot();
+    drop(engine);
+    drop(observer);
+    pb.finish_and_clear();
+    let elapsed_s = ctx.started.elapsed().as_secs_f64();
+
+    let mut prompts = outcomes
+        .lock()
+        .map_err(|_| anyhow!("prompt outcomes lock poisoned"))?
+        .clone();
+    prompts.sort_by(|a, b| (a.repeat, &a.prompt_id).cmp(&(b.repeat, &b.prompt_id)));
+    let simulator = match &plan.backend.sim {
+        Some(sim) => {
+            let label = plan
+                .backend
+                .label
+                .strip_prefix("simulator:")
+                .unwrap_or(&plan.backend.label);
+            if let Some(path) = &opts.sim_log {
+                truth::write_sim_log(sim, label, path)?;
+            }
+            Some(truth::sim_truth(sim, label, &chain, prompts.len() as u64))
+        }
+        None => None,
+    };
+    if let Some(sim) = plan.backend.sim {
+        sim.shutdown().await;
+    }
+    let info = RunInfo {
+        run_id: ctx.run_id.clone(),
+        backend: plan.backend.label.clone(),
+        policy: policy.to_string(),
+        chain,
+        suite: suite.name.clone(),
+        results_file: ctx.out_path.display().to_string(),
+        deadline_ms,
+        interrupted: outcome.interrupted,
+        elapsed_s: (elapsed_s * 1000.0).round() / 1000.0,
+    };
+    let out_path = ctx.out_path.clone();
+    let records = ctx.close()?;
+    let attempts = summary
+        .lock()
+        .map_err(|_| anyhow!("summary lock poisoned"))?
+        .clone();
+    let report = RotateReport::build(info, prompts, &snapshot, &attempts, &thresholds, simulator);
+
+    let text = if run_args.json {
+        format!("{}\n", serde_json::to_string_pretty(&report)?)
+    } else {
+        table::render(&report, progress::stdout_is_terminal())
+    };
+    super::print_stdout(&text)?;
+    write_reports(&report, &opts)?;
+    if !global.quiet {
+        eprintln!(
+            "{} prompts in {elapsed_s:.1}s; {records} records in {}",
+            report.overall.prompts,
+            out_path.display()
+        );
+    }
+
+    if let Some(fatal) = outcome.fatal {
+        return Err(Failure::environment(anyhow!(fatal)));
+    }
+    if outcome.interrupted {
+        eprintln!("interrupted: the summary above covers the prompts that finished");
+        return Ok(exit::INTERRUPTED);
+    }
+    let failed = report.failed_checks();
+    if !failed.is_empty() {
+        let why: Vec<String> = failed
+            .iter()
+            .map(|c| format!("{} (set by {} or ci.{})", c.describe(), c.flag(), c.name))
+            .collect();
+        return Err(Failure::checks(anyhow!(
+            "{} threshold{} failed: {}",
+            failed.len(),
+            if failed.len() == 1 { "" } else { "s" },
+            why.join("; ")
+        )));
+    }
+    Ok(exit::OK)
+}
+
+/// Writes the results on stdout; a reader that went away (`| head`) is not
+/// an error, and never a panic.
+/// `--junit`, `--markdown` and GitHub's job summary.
+fn write_reports(report: &RotateReport, opts: &RotateOptions) -> anyhow::Result<()> {
+    if let Some(path) = &opts.junit {
+        let xml = junit::render(report).map_err(|e| anyhow!("cannot build the JUnit XML: {e}"))?;
+        files::write_atomic(path, xml.as_bytes()).env_err()?;
+    }
+    if let Some(path) = &opts.markdown {
+        let md = markdown::render(report);
+        files::write_atomic(path, md.as_bytes()).env_err()?;
+        if let Some(step) = std::env::var_os(GITHUB_STEP_SUMMARY).filter(|v| !v.is_empty()) {
+            files::append(std::path::Path::new(&step), &format!("{md}\n")).env_err()?;
+        }
+    }
+    Ok(())
+}

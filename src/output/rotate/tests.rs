@@ -1,0 +1,160 @@
+//! The report built from hand-made results: definitions of the overall
+//! figures, model rows, and the forms (table, Markdown, JUnit).
+
+use std::time::Duration;
+
+use super::*;
+use crate::engine::{
+    BreakerState, Counters, EngineSnapshot, GiveUp, GiveUpReason, ModelSnapshot, PromptResult,
+};
+use crate::output::summary::RunSummary;
+use crate::record::Outcome;
+
+fn result(model: &str, ok: bool, elapsed_ms: u64) -> PromptResult {
+    PromptResult {
+        final_result: Some(crate::client::CallResult::new(
+            if ok {
+                Outcome::Ok
+            } else {
+                Outcome::RateLimited
+            },
+            tokio::time::Instant::now(),
+        )),
+        model: Some(model.into()),
+        attempts: if ok { 1 } else { 3 },
+        hops: 1,
+        waited: Duration::from_millis(5),
+        fallbacks: 0,
+        gave_up: (!ok).then_some(GiveUp {
+            reason: GiveUpReason::Deadline,
+            would_wait: Some(Duration::from_millis(700)),
+        }),
+        fatal: None,
+        elapsed: Duration::from_millis(elapsed_ms),
+    }
+}
+
+fn snapshot() -> EngineSnapshot {
+    let model = |id: &str, attempts, opens| ModelSnapshot {
+        id: id.into(),
+        provider: "openrouter".into(),
+        breaker: BreakerState::Closed,
+        breaker_opens: opens,
+        counters: Counters {
+            attempts,
+            ..Counters::default()
+        },
+        incompatible: false,
+        ewma_latency_ms: None,
+        p_success: 0.9,
+        paced_rate: None,
+        cooldown_ms: None,
+    };
+    EngineSnapshot {
+        models: vec![model("a:free", 6, 1), model("b:free", 2, 0)],
+        providers: vec![],
+    }
+}
+
+fn info() -> RunInfo {
+    RunInfo {
+        run_id: "run1".into(),
+        backend: "simulator:ci-storm".into(),
+        policy: "adaptive".into(),
+        chain: vec!["a:free".into(), "b:free".into()],
+        suite: "codegen".into(),
+        results_file: "results/x.jsonl".into(),
+        deadline_ms: 2000,
+        interrupted: false,
+        elapsed_s: 1.5,
+    }
+}
+
+/// 4 prompts: 2 answered by the primary, 1 by the fallback, 1 gave up.
+fn report(thresholds: &Thresholds) -> RotateReport {
+    let prompts = vec![
+        PromptOutcome::from_result("p1", 0, Some("a:free"), &result("a:free", true, 100)),
+        PromptOutcome::from_result("p2", 0, Some("a:free"), &result("a:free", true, 200)),
+        PromptOutcome::from_result("p3", 0, Some("a:free"), &result("b:free", true, 300)),
+        PromptOutcome::from_result("p4", 0, Some("a:free"), &result("a:free", false, 2000)),
+    ];
+    RotateReport::build(
+        info(),
+        prompts,
+        &snapshot(),
+        &RunSummary::default(),
+        thresholds,
+        None,
+    )
+}
+
+fn thresholds(min: f64) -> Thresholds {
+    Thresholds {
+        min_success_rate: min,
+        max_p95_ms: Some(1000),
+        max_fallback_rate: Some(0.5),
+    }
+}
+
+#[test]
+fn overall_figures_follow_their_definitions() {
+    let r = report(&thresholds(0.7));
+    let o = &r.overall;
+    assert_eq!((o.prompts, o.succeeded, o.failed), (4, 3, 1));
+    assert_eq!(o.success_rate, Some(0.75));
+    assert_eq!(o.primary_share, Some(0.667));
+    assert_eq!(o.fallback_rate, Some(0.333));
+    // Answered prompts only: 100, 200, 300.
+    assert_eq!(o.latency_ms.p50, Some(200.0));
+    assert_eq!(o.latency_ms.n, 3);
+    assert_eq!(o.gave_up.get("deadline"), Some(&1));
+    assert_eq!((o.attempts, o.breaker_opens), (8, 1));
+    assert_eq!(r.models[0].answered, 2);
+    assert_eq!(r.models[1].answered, 1);
+    assert!(r.passed, "{:?}", r.thresholds);
+    let f = r.prompts[3].failure.as_deref().unwrap();
+    assert!(
+        f.starts_with(
+            "gave up at the deadline (the next attempt would have waited 700 ms) after 3 attempts"
+        ),
+        "{f}"
+    );
+}
+
+#[test]
+fn a_failed_threshold_fails_the_report_and_every_form_says_so() {
+    let r = report(&thresholds(0.95));
+    assert!(!r.passed);
+    let failed: Vec<&str> = r.failed_checks().iter().map(|c| c.name).collect();
+    assert_eq!(failed, ["min_success_rate"]);
+    let text = table::render(&r, false);
+    assert!(
+        text.contains("FAIL success rate 75.0% is below the minimum 95.0%"),
+        "{text}"
+    );
+    assert!(text.contains("p4: gave up at the deadline"), "{text}");
+    let md = markdown::render(&r);
+    assert!(md.starts_with("## rotor rotate-test: FAILED"), "{md}");
+    assert!(
+        md.contains("| min_success_rate | 95.0% | 75.0% | ❌ failed |"),
+        "{md}"
+    );
+    let xml = junit::render(&r).unwrap();
+    assert!(
+        xml.contains(r#"<testcase name="p4" classname="rotor.codegen""#),
+        "{xml}"
+    );
+    assert!(xml.contains(r#"type="deadline""#), "{xml}");
+    assert!(
+        xml.contains(
+            r#"<testsuite name="thresholds" tests="3" skipped="0" errors="0" failures="1""#
+        ),
+        "{xml}"
+    );
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["passed"], false);
+    assert_eq!(json["command"], "rotate-test");
+    assert_eq!(json["policy"], "adaptive");
+    assert_eq!(json["thresholds"][0]["name"], "min_success_rate");
+    assert!(json.get("simulator").is_none());
+}
