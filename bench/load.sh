@@ -40,11 +40,11 @@ compare() {
 }
 
 run_one() {
-    local name=$1; shift
+    local name=$1 repeat=$2; shift 2
     start_sim bench/scenarios/load.yaml
     rm -f "$WORK/$name.jsonl"
     /usr/bin/time -v -o "$WORK/time.txt" "$ROTOR" "$name" -q --registry "$WORK/registry.yaml" \
-        --base-url "$SIM_URL" "$@" --prompts "$PROMPT" --repeat "$REPEAT" --concurrency "$C" \
+        --base-url "$SIM_URL" "$@" --prompts "$PROMPT" --repeat "$repeat" --concurrency "$C" \
         --no-validate --json --out "$WORK/$name.jsonl" >"$WORK/$name.json" 2>"$WORK/$name.err" || true
     local prompts gave_up
     prompts=$(grep -c '"event":"request"' "$WORK/$name.jsonl" || true)
@@ -54,9 +54,11 @@ run_one() {
     stop_sim
 }
 
-run_one probe --models "$MODELS"
+# probe: each prompt to each of the two models (a chain of one each).
+run_one probe "$REPEAT" --models "$MODELS"
+# rotate-test: each prompt through the chain load/a -> load/b.
 if "$ROTOR" rotate-test --help >/dev/null 2>&1; then
-    run_one rotate-test --chain "$MODELS"
+    run_one rotate-test $((REPEAT * 2)) --chain "$MODELS"
 else
     echo "rotor rotate-test: not in this build (not yet on main); probe runs every prompt through the engine"
 fi

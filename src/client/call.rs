@@ -100,10 +100,12 @@ impl HttpClient {
         r.timings.headers = Some(Instant::now());
         let status = resp.status().as_u16();
         r.http_status = Some(status);
-        let headers = resp.headers().clone();
-        r.hints = RateLimitHints::parse(&headers, None, SystemTime::now());
+        r.hints = RateLimitHints::parse(resp.headers(), None, SystemTime::now());
+        let kind = body_kind(status, resp.headers(), spec.stream);
+        // Only an error answer needs its headers again (with its body's hints).
+        let headers = matches!(kind, BodyKind::Error).then(|| resp.headers().clone());
         let mut body = Body { resp, total };
-        match body_kind(status, &headers, spec.stream) {
+        match kind {
             BodyKind::Stream => self.read_stream(r, body, key).await,
             BodyKind::Whole => self.read_completion(r, body, key).await,
             BodyKind::Redirect => {
@@ -115,6 +117,7 @@ impl HttpClient {
                 let cap = self.cfg.max_body_bytes.min(ERROR_BODY_CAP);
                 let bytes = self.read_error_body(&mut body, cap, &mut r).await;
                 let (end, wall) = (Instant::now(), SystemTime::now());
+                let headers = headers.unwrap_or_default();
                 error_response(r, status, &headers, &bytes, key, end, wall)
             }
         }
