@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use futures_util::StreamExt;
+use tokio_util::task::TaskTracker;
 
 use super::observer::{RecordingObserver, Validation};
 use super::resume;
@@ -139,6 +140,8 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
         observer.clone(),
     );
     let (run_id, command) = (Arc::<str>::from(ctx.run_id.as_str()), ctx.command);
+    let tasks = TaskTracker::new();
+    let job_tasks = tasks.clone();
     let jobs = futures_util::stream::iter(work.map(move |(repeat, i, t)| {
         let model = ids[t].clone();
         let engine = job_engine.clone();
@@ -157,7 +160,7 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
         let summary = job_summary.clone();
         let observer = job_observer.clone();
         let run_id = run_id.clone();
-        run::spawn_job(async move {
+        run::spawn_job(&job_tasks, async move {
             let model = req.chain[0].clone();
             let (prompt_id, repeat) = (req.prompt_id.clone(), req.repeat);
             let result = engine.run(req).await;
@@ -186,6 +189,10 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
     // finished prompt to it and starting the next one then needs no
     // cross-thread wake-up.
     let outcome = run::on_worker(run::drive_each(jobs, drop)).await;
+    // After an interrupt or a fatal answer the prompts still running were
+    // aborted: wait until they are gone (they hold the engine and the sink).
+    tasks.close();
+    tasks.wait().await;
     let grace = if outcome.interrupted {
         Duration::from_secs(2)
     } else {

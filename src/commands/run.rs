@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use chrono::Utc;
 use futures_util::{Stream, StreamExt};
+use tokio_util::task::TaskTracker;
 
 use super::backend::Plan;
 use crate::cli::RunArgs;
@@ -373,12 +374,17 @@ pub struct DriveOutcome {
 /// Runs a prompt job as a task of its own on the runtime's worker threads,
 /// so that concurrent prompts are polled in parallel rather than all inside
 /// the main loop's task. Dropping the returned future (an interrupt, a fatal
-/// result) aborts the task, as dropping the job itself would.
-pub fn spawn_job<F>(job: F) -> impl Future<Output = PromptResult> + Send + 'static
+/// result) aborts the task, as dropping the job itself would; an aborted
+/// task is dropped a moment later, so before anything that needs the job's
+/// captures gone (closing the results sink), close `tasks` and wait for it.
+pub fn spawn_job<F>(
+    tasks: &TaskTracker,
+    job: F,
+) -> impl Future<Output = PromptResult> + Send + use<F>
 where
     F: Future<Output = PromptResult> + Send + 'static,
 {
-    let handle = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(job));
+    let handle = tokio_util::task::AbortOnDropHandle::new(tasks.spawn(job));
     async move {
         match handle.await {
             Ok(result) => result,
