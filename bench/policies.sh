@@ -34,11 +34,12 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 sed 's/name: openrouter/name: account/' fixtures/scenarios/ci-account-limit.yaml \
   > "$tmp/ci-account-limit-unknown.yaml"
-# The outage in the middle of the run (t = 10 s to 40 s, between the first
-# and the second minute's burst) rather than at its start as in the CI test,
-# so the policies differ in how they leave the primary and come back to it.
-sed 's/^  - from_s: 2$/  - from_s: 10/; s/^    to_s: 20$/    to_s: 40/' fixtures/scenarios/ci-outage.yaml \
-  > "$tmp/ci-outage-mid.yaml"
+# The outage in the middle of a run with steady traffic (t = 10 s to 40 s of
+# a run of about 84 s: the account allows 120 a minute, so the limiter spaces
+# the requests evenly instead of sending them in bursts a minute apart), so
+# the policies differ in how they leave the primary and come back to it.
+sed 's/^  - from_s: 2$/  - from_s: 10/; s/^    to_s: 20$/    to_s: 40/; s/per_minute: 30/per_minute: 120/' \
+  fixtures/scenarios/ci-outage.yaml > "$tmp/ci-outage-mid.yaml"
 
 # label|--sim argument|repeats of the 14-prompt suite (the storm lasts 120
 # scenario seconds: 168 prompts keep the run going through it and past it)
@@ -46,11 +47,12 @@ scenarios=(
   "storm|ci-storm|12"
   "account-limit (known)|ci-account-limit|4"
   "account-limit (learned)|$tmp/ci-account-limit-unknown.yaml|4"
-  "outage|$tmp/ci-outage-mid.yaml|4"
+  "outage|$tmp/ci-outage-mid.yaml|12"
 )
 
 for entry in "${scenarios[@]}"; do
   IFS='|' read -r label sim repeat <<<"$entry"
+  if [ -n "${ONLY:-}" ] && [ "$label" != "$ONLY" ]; then continue; fi
   for policy in adaptive fallback-first wait-first; do
     for seed in $SEEDS; do
       "$BIN" -q --registry registry.yaml rotate-test --sim "$sim" --policy "$policy" \
