@@ -138,8 +138,10 @@ pub enum RecordKind {
 
 /// One HTTP attempt. Times are milliseconds from the moment the request was
 /// handed to the HTTP client (`sent`), from monotonic clocks; `queue_ms` is the
-/// time from the attempt's scheduled start to `sent` (limiter waits, a full
-/// connection pool).
+/// time from the attempt's scheduled start (when the engine handed the call
+/// to the client, right after deciding to send it) to `sent`: building and
+/// serialising the request. The engine's deliberate waits (limiter slots,
+/// backoff, Retry-After) are `wait` events, not queue time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptRecord {
     pub schema_version: u32,
