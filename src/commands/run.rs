@@ -365,8 +365,6 @@ pub fn request_record(
 
 /// How the main loop ended.
 pub struct DriveOutcome {
-    /// Every prompt's result ([`drive`]); empty for [`drive_each`].
-    pub results: Vec<PromptResult>,
     pub interrupted: bool,
     pub fatal: Option<String>,
 }
@@ -423,20 +421,9 @@ where
 
 /// Runs prompt jobs to completion, or until SIGINT/SIGTERM, or until a fatal
 /// result (a rejected key) — in-flight work is dropped in the latter two
-/// cases. Keeps every result.
-pub async fn drive<S>(jobs: S) -> DriveOutcome
-where
-    S: Stream<Item = PromptResult>,
-{
-    let mut results = Vec::new();
-    let mut out = drive_each(jobs, |r| results.push(r)).await;
-    out.results = results;
-    out
-}
-
-/// Like [`drive`], but hands each result to `each` as it comes instead of
-/// keeping it: memory stays flat however many prompts run. The fatal result
-/// is handed over too.
+/// cases. Hands each result to `each` as it comes instead of keeping it:
+/// memory stays flat however many prompts run. The fatal result is handed
+/// over too.
 pub async fn drive_each<S, F>(jobs: S, mut each: F) -> DriveOutcome
 where
     S: Stream<Item = PromptResult>,
@@ -446,7 +433,6 @@ where
     let signal = super::shutdown_signal();
     let mut signal = std::pin::pin!(signal);
     let mut out = DriveOutcome {
-        results: Vec::new(),
         interrupted: false,
         fatal: None,
     };
