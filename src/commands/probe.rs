@@ -203,6 +203,7 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
     drop(observer);
     pb.finish_and_clear();
     let elapsed = ctx.started.elapsed().as_secs_f64();
+    let time_scale = plan.backend.sim.as_ref().map(|s| s.scenario().time_scale);
     if let Some(sim) = plan.backend.sim {
         sim.shutdown().await;
     }
@@ -235,6 +236,14 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
         summary.attempts(),
         out_path.display()
     );
+    if let Some(scale) = time_scale
+        && !global.quiet
+    {
+        eprintln!(
+            "(simulated {x:.0}x faster than real time: latencies {x:.0}x shorter and tokens/s {x:.0}x higher than the scenario's models)",
+            x = 1.0 / scale
+        );
+    }
     let gave_up = summary.gave_up_total();
     if !gave_up.is_empty() {
         let n: u64 = gave_up.values().sum();
