@@ -97,6 +97,10 @@ pub struct ReportArgs {
     /// The gate: the lower bound of the 95% Wilson interval of success must reach this.
     #[arg(long, default_value_t = crate::rank::DEFAULT_MIN_SUCCESS, value_name = "FRACTION")]
     pub min_success: f64,
+    /// The gate on answers with code: with at least --min-samples validated answers, a model whose
+    /// well-formed rate (answers with extractable code) has its 95% Wilson upper bound below this leaves the chain.
+    #[arg(long, default_value_t = crate::rank::DEFAULT_MIN_WELL_FORMED, value_name = "FRACTION")]
+    pub min_well_formed: f64,
     /// Print the ordering, statistics and changes as JSON.
     #[arg(long, conflicts_with_all = ["csv", "markdown"])]
     pub json: bool,

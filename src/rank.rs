@@ -17,6 +17,14 @@
 //!    - otherwise (the interval straddles the threshold) → **uncertain**: like
 //!      stale, it keeps its status and chain membership, but it is tiered and
 //!      ordered on its figures.
+//!    - **no code**: a model that would pass or be uncertain, with at least
+//!      `min_samples` validated answers, whose well-formed rate (the decayed
+//!      share of answers with extractable code) has a 95% Wilson interval
+//!      entirely below `min_well_formed` (default 0.5, its upper bound below
+//!      it) → **fail** with the reason *answers carry no code*: status
+//!      `candidate`, out of the chain, never deleted. It answers, but in
+//!      prose. A model with fewer validated answers (or none: records from
+//!      runs without validation) is judged on its success alone.
 //!
 //!    `retired` models are never touched (retiring is `rotor models`' or the
 //!    user's decision).
@@ -61,12 +69,16 @@ pub use order::file_order;
 pub const DEFAULT_MIN_SAMPLES: u64 = 10;
 /// Default of `--min-success`.
 pub const DEFAULT_MIN_SUCCESS: f64 = 0.80;
+/// Default of `--min-well-formed`.
+pub const DEFAULT_MIN_WELL_FORMED: f64 = 0.5;
 
 /// The gate's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct RankConfig {
     pub min_samples: u64,
     pub min_success: f64,
+    /// The upper bound of the well-formed rate's interval must reach this.
+    pub min_well_formed: f64,
 }
 
 impl Default for RankConfig {
@@ -74,6 +86,7 @@ impl Default for RankConfig {
         RankConfig {
             min_samples: DEFAULT_MIN_SAMPLES,
             min_success: DEFAULT_MIN_SUCCESS,
+            min_well_formed: DEFAULT_MIN_WELL_FORMED,
         }
     }
 }
@@ -327,6 +340,15 @@ fn gate(
         m.counted
     );
     let gate = pct(cfg.min_success);
+    if s.hi >= cfg.min_success {
+        if let Some(reason) = no_code(m, cfg) {
+            return (
+                Verdict::Fail,
+                format!("{reason}; {figures}"),
+                Status::Candidate,
+            );
+        }
+    }
     if s.lo >= cfg.min_success {
         return (
             Verdict::Pass,
@@ -379,6 +401,24 @@ fn gate(
             Status::Candidate,
         )
     }
+}
+
+/// `Some(reason)` when enough validated answers show the model answers
+/// without code: the upper bound of the well-formed rate's interval is below
+/// `min_well_formed`.
+fn no_code(m: &ModelStats, cfg: &RankConfig) -> Option<String> {
+    let v = m.validation.as_ref()?;
+    let w = v.well_formed;
+    (v.judged >= cfg.min_samples && w.hi < cfg.min_well_formed).then(|| {
+        format!(
+            "answers carry no code: well-formed {} (95% CI {}–{}, n={}) is below {} (--min-well-formed)",
+            pct(w.rate),
+            pct(w.lo),
+            pct(w.hi),
+            v.judged,
+            pct(cfg.min_well_formed)
+        )
+    })
 }
 
 /// A failing model never gets a better status than it had.

@@ -41,6 +41,7 @@ fn settings() -> Settings {
         half_life_days: 7.0,
         min_samples: 10,
         min_success: 0.8,
+        min_well_formed: 0.5,
         since: None,
     }
 }
@@ -90,6 +91,7 @@ fn feed(records: &[Rec]) -> Report {
                     input_tokens: Some(100),
                     output_tokens: Some(200),
                     validation: *validation,
+                    prompt_id: Some(["p1", "p2", "p3"][ts_ms.rem_euclid(3) as usize]),
                 });
             }
             Rec::Request {
@@ -134,11 +136,12 @@ const SCOPES: [RateLimitScope; 3] = [
     RateLimitScope::Upstream,
     RateLimitScope::Unknown,
 ];
-const VALIDATIONS: [Option<&str>; 3] = [None, Some("passed"), Some("tests_failed")];
+const VALIDATIONS: [Option<&str>; 4] =
+    [None, Some("passed"), Some("tests_failed"), Some("no_code")];
 
 fn record() -> impl Strategy<Value = Rec> {
     prop_oneof![
-        8 => (0usize..5, 0i64..(20 * DAY), 0usize..5, 0usize..3, 100f64..20_000.0, 0usize..3).prop_map(
+        8 => (0usize..5, 0i64..(20 * DAY), 0usize..5, 0usize..3, 100f64..20_000.0, 0usize..4).prop_map(
             |(m, ts_ms, o, s, latency, v)| Rec::Attempt {
                 model: format!("m{m}"),
                 ts_ms,

@@ -221,6 +221,9 @@ fn require_valid_moves_past_a_model_whose_answers_fail_their_tests() {
     plain.expect_code(0);
     assert_eq!(plain.report["overall"]["primary_share"], 1.0);
     assert_eq!(plain.report["overall"]["validation"]["tests_failed"], 2);
+    // Broken code is code: well-formed, but nothing passes.
+    assert_eq!(plain.report["overall"]["pass_at_1"], 0.0);
+    assert_eq!(plain.report["overall"]["well_formed_rate"], 1.0);
     // --require-valid: a broken answer is a failure, the chain moves on.
     let mut c = rotor();
     let out = dir.path().join("valid.jsonl");
@@ -243,6 +246,10 @@ fn require_valid_moves_past_a_model_whose_answers_fail_their_tests() {
     assert_eq!(primary["model"], P);
     assert_eq!(primary["successes"], 0, "{primary}");
     assert!(primary["failures"].as_u64().unwrap() >= 2, "{primary}");
+    assert_eq!(primary["pass_at_1"], 0.0, "{primary}");
+    assert_eq!(valid.report["models"][1]["pass_at_1"], 1.0);
+    let overall = o["pass_at_1"].as_f64().unwrap();
+    assert!(overall > 0.0 && overall < 1.0, "{o}");
     for r in valid.events("request") {
         assert_eq!(r["model_used"], F1, "{r}");
         assert_eq!(r["by_fallback"], true);

@@ -19,11 +19,15 @@ use crate::report::{PriceList, Report, Settings, parse_duration, parse_since, re
 
 /// Runs `rotor report`.
 pub async fn run(args: ReportArgs, global: &Global) -> anyhow::Result<i32> {
-    if !(0.0..=1.0).contains(&args.min_success) {
-        return Err(Failure::input(anyhow::anyhow!(
-            "--min-success {} is outside 0..1\n  hint: a fraction: 80% is 0.8",
-            args.min_success
-        )));
+    for (flag, v) in [
+        ("--min-success", args.min_success),
+        ("--min-well-formed", args.min_well_formed),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(Failure::input(anyhow::anyhow!(
+                "{flag} {v} is outside 0..1\n  hint: a fraction: 80% is 0.8"
+            )));
+        }
     }
     let half_life_s = parse_duration(&args.half_life).input_err()?;
     let since = args
@@ -50,6 +54,7 @@ pub async fn run(args: ReportArgs, global: &Global) -> anyhow::Result<i32> {
         half_life_days: half_life_s / 86_400.0,
         min_samples: args.min_samples,
         min_success: args.min_success,
+        min_well_formed: args.min_well_formed,
         since: since.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
     };
     let since_ms = since.map(|t| t.timestamp_millis());

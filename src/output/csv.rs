@@ -9,7 +9,7 @@ use crate::report::{Report, Row};
 pub struct CsvExporter;
 
 /// The columns, in order.
-pub const COLUMNS: [&str; 31] = [
+pub const COLUMNS: [&str; 35] = [
     "position",
     "tier",
     "model",
@@ -35,6 +35,10 @@ pub const COLUMNS: [&str; 31] = [
     "ttft_p95_ms",
     "tokens_per_s",
     "validation_pass",
+    "pass_at_1",
+    "pass_at_k",
+    "k",
+    "well_formed_rate",
     "cost_usd",
     "score_ms",
     "score_lo_ms",
@@ -92,6 +96,11 @@ fn row(r: &Row<'_>) -> Vec<String> {
             s.and_then(|s| s.validation.as_ref().map(|v| v.pass.rate)),
             4,
         ),
+        f(s.and_then(|s| s.pass_at_1), 4),
+        f(s.and_then(|s| s.pass_at_k.map(|p| p.value)), 4),
+        s.and_then(|s| s.pass_at_k.map(|p| p.k.to_string()))
+            .unwrap_or_default(),
+        f(s.and_then(|s| s.well_formed_rate), 4),
         f(s.and_then(|s| s.cost_usd), 6),
         f(score.map(|x| x.value), 1),
         f(score.map(|x| x.lo), 1),

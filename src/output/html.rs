@@ -35,7 +35,7 @@ flagged stale. Passing models are tiered by p50 latency (leaving a tier only whe
 interval is past the bound) and ordered within a tier by expected time to a good answer, \
 p50 / (success × validation pass rate). A model moves ahead of another only when it is significantly better: \
 its score interval is below the other's, or its median latency interval is below the other's and it is not \
-less reliable (non-overlapping intervals). Records weigh 0.5^(age / half-life), age from the newest record.</p>";
+less reliable (non-overlapping intervals). A model whose answers carry no code (with enough validated answers, the upper bound of the 95% interval of its share of answers with extractable code is below --min-well-formed) leaves the chain as a candidate. pass@1 and pass@k are averaged over prompts and not decayed. Records weigh 0.5^(age / half-life), age from the newest record.</p>";
 
 impl Exporter for HtmlExporter {
     fn export(&self, report: &Report) -> Result<Vec<u8>, ExportError> {
@@ -131,5 +131,5 @@ fn is_timing(col: usize) -> bool {
 }
 
 fn is_num(col: usize) -> bool {
-    matches!(col, 0 | 4 | 6 | 7 | 8 | 9 | 10 | 11)
+    matches!(col, 0 | 4 | 6 | 7 | 8 | 9 | 10 | 11 | 12)
 }

@@ -4,11 +4,16 @@
 //! ```json
 //! { "schema_version": 1, "registry": "registry.yaml",
 //!   "inputs": {"files": [...], "attempts": 120, "events": 40, ...},
-//!   "settings": {"half_life_days": 7, "min_samples": 10, "min_success": 0.8, "since": null},
+//!   "settings": {"half_life_days": 7, "min_samples": 10, "min_success": 0.8,
+//!                "min_well_formed": 0.5, "since": null},
 //!   "tiers": [{"name": "tier1", "label": "ultra-fast", "max_p50_ms": 2000, "models": ["a", "b"]}],
 //!   "chain": ["a", "b", ...],
 //!   "models": [{"id": "a", "in_registry": true, "position": 1, "verdict": "pass", ...,
-//!               "stats": {"samples": 40, "success": {"rate": 0.97, "lo": 0.87, "hi": 0.99}, ...}}],
+//!               "stats": {"samples": 40, "success": {"rate": 0.97, "lo": 0.87, "hi": 0.99}, ...,
+//!                         "validation": {"judged": 40, "passed": 36, "no_code": 1, "pass": {...},
+//!                                        "well_formed": {"rate": 0.98, "lo": 0.87, "hi": 1.0, ...}},
+//!                         "pass_at_1": 0.9, "pass_at_k": {"k": 4, "value": 0.99},
+//!                         "well_formed_rate": 0.98, ...}}],
 //!   "chain_metrics": {"requests": 40, "primary_share": 0.9, "fallback_rate": 0.1, ...},
 //!   "changes": [{"model": "b", "kind": "position", "from": "3", "to": "2", "reason": "..."}] }
 //! ```

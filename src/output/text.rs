@@ -17,7 +17,10 @@ pub struct TableExporter {
 }
 
 /// The table's header.
-pub const HEADER: [&str; 13] = [
+///
+/// `pass@1` is the mean over prompts of passed ÷ validated answers (no
+/// decay); `code` the decayed share of validated answers with extractable code.
+pub const HEADER: [&str; 14] = [
     "#",
     "tier",
     "model",
@@ -29,7 +32,8 @@ pub const HEADER: [&str; 13] = [
     "p95 ms",
     "TTFT p50",
     "tok/s",
-    "valid",
+    "pass@1",
+    "code",
     "move",
 ];
 
@@ -48,10 +52,7 @@ pub fn cells(r: &Row<'_>) -> Vec<String> {
         Some(x) => format!("{} ({}–{})", pct(x.rate), pct(x.lo), pct(x.hi)),
         None => "—".into(),
     };
-    let valid = s
-        .and_then(|s| s.validation.as_ref())
-        .map(|v| pct(v.pass.rate))
-        .unwrap_or_else(|| "—".into());
+    let rate = |v: Option<f64>| v.map(pct).unwrap_or_else(|| "—".into());
     vec![
         p.and_then(|p| p.position_after)
             .map(|x| x.to_string())
@@ -70,7 +71,8 @@ pub fn cells(r: &Row<'_>) -> Vec<String> {
         s.and_then(|s| s.tokens_per_s)
             .map(|t| format!("{t:.1}"))
             .unwrap_or_else(|| "—".into()),
-        valid,
+        rate(s.and_then(|s| s.pass_at_1)),
+        rate(s.and_then(|s| s.well_formed_rate)),
         movement(r),
     ]
 }
@@ -114,10 +116,11 @@ pub fn inputs_line(report: &Report) -> String {
     let st = &report.settings;
     let _ = write!(
         s,
-        "; half-life {} d, gate {} with ≥ {} samples",
+        "; half-life {} d, gate {} with ≥ {} samples, code in ≥ {} of answers",
         st.half_life_days,
         pct(st.min_success),
-        st.min_samples
+        st.min_samples,
+        pct(st.min_well_formed)
     );
     s
 }
@@ -169,7 +172,7 @@ impl Exporter for TableExporter {
         for r in report.rows() {
             t.add_row(cells(&r));
         }
-        for col in [0, 4, 6, 7, 8, 9, 10, 11] {
+        for col in [0, 4, 6, 7, 8, 9, 10, 11, 12] {
             if let Some(c) = t.column_mut(col) {
                 c.set_cell_alignment(CellAlignment::Right);
             }

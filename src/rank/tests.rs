@@ -57,6 +57,7 @@ fn feed(
             input_tokens: None,
             output_tokens: None,
             validation: None,
+            prompt_id: Some("p1"),
         });
     }
 }
@@ -254,6 +255,7 @@ fn validation_failures_slow_the_expected_time() {
                 input_tokens: None,
                 output_tokens: None,
                 validation: Some(if i % 2 == 0 { validation } else { "passed" }),
+                prompt_id: Some("p1"),
             });
         }
     }
@@ -336,6 +338,7 @@ fn feed_validated(
             input_tokens: None,
             output_tokens: None,
             validation: (i < ok).then_some("passed"),
+            prompt_id: Some("p1"),
         });
     }
 }
@@ -379,4 +382,88 @@ fn a_faster_but_less_reliable_model_does_not_jump_on_latency_alone() {
     });
     let r = rank(&reg, &s, &RankConfig::default());
     assert_eq!(r.chain, ["steady", "shaky"]);
+}
+
+/// One successful attempt of `model` per verdict, on two prompts.
+fn answers(agg: &mut Aggregator, model: &str, verdicts: &[Option<&'static str>]) {
+    for (i, v) in verdicts.iter().enumerate() {
+        agg.attempt(&AttemptView {
+            ts_ms: i as i64,
+            provider: "p",
+            model,
+            outcome: Outcome::Ok,
+            scope: None,
+            latency_ms: Some(1000.0 + i as f64),
+            ttft_ms: None,
+            tokens_per_s: None,
+            input_tokens: None,
+            output_tokens: None,
+            validation: *v,
+            prompt_id: Some(if i % 2 == 0 { "p1" } else { "p2" }),
+        });
+    }
+}
+
+#[test]
+fn a_model_that_answers_only_prose_leaves_the_chain() {
+    let reg = registry(
+        &[
+            ("prose", "verified", "tier1"),
+            ("coder", "verified", "tier1"),
+            ("unvalidated", "verified", "tier1"),
+            ("few", "verified", "tier1"),
+        ],
+        None,
+    );
+    let mut agg = Aggregator::new();
+    answers(&mut agg, "prose", &[Some("no_code"); 20]);
+    let mut mixed = vec![Some("passed"); 16];
+    mixed.extend([Some("no_code"); 4]);
+    answers(&mut agg, "coder", &mixed);
+    answers(&mut agg, "unvalidated", &[None; 20]);
+    // 20 answers, 5 of them validated (all prose): too few to judge the code.
+    let mut few = vec![None; 15];
+    few.extend([Some("no_code"); 5]);
+    answers(&mut agg, "few", &few);
+    let s = agg.finish(0.0, &|_, _| None);
+    let prose = s.model("prose").unwrap();
+    assert_eq!(prose.well_formed_rate, Some(0.0));
+    assert_eq!(prose.validation.as_ref().unwrap().no_code, 20);
+
+    let r = rank(&reg, &s, &RankConfig::default());
+    let p = r.placement("prose").unwrap();
+    assert_eq!(p.verdict, Verdict::Fail);
+    assert_eq!(p.status_after, Status::Candidate);
+    assert!(
+        p.reason
+            .starts_with("answers carry no code: well-formed 0%"),
+        "{}",
+        p.reason
+    );
+    assert!(p.reason.contains("(--min-well-formed)"), "{}", p.reason);
+    assert_eq!(p.position_after, None);
+    assert!(r.changes.iter().any(|c| c.model == "prose"
+        && c.kind == ChangeKind::LeftChain
+        && c.reason.contains("answers carry no code")));
+    for id in ["coder", "unvalidated", "few"] {
+        let p = r.placement(id).unwrap();
+        assert_eq!(
+            (p.verdict, p.status_after),
+            (Verdict::Pass, Status::Verified),
+            "{id}: {}",
+            p.reason
+        );
+    }
+    assert_eq!(r.chain.len(), 3);
+    assert!(!r.chain.contains(&"prose".to_string()));
+
+    // A lower bar lets it stay.
+    let lenient = RankConfig {
+        min_well_formed: 0.0,
+        ..RankConfig::default()
+    };
+    assert_eq!(
+        rank(&reg, &s, &lenient).placement("prose").unwrap().verdict,
+        Verdict::Pass
+    );
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::events::{ChainMetrics, EventAcc, ModelChain};
 use super::read::{AttemptView, EventView, RecordSink};
+use super::scores::{PassAtK, PromptScores};
 use crate::record::{Outcome, RateLimitScope};
 use crate::stats::{percentile_sorted, wilson_interval_z};
 
@@ -29,6 +30,7 @@ const OK: u8 = 2;
 const RATE_LIMITED: u8 = 4;
 const JUDGED: u8 = 8;
 const PASSED: u8 = 16;
+const WELL_FORMED: u8 = 32;
 
 /// A decayed rate and its 95% Wilson interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -88,6 +90,13 @@ pub struct Validation {
     pub by_outcome: BTreeMap<String, u64>,
     /// Decayed pass rate and its interval.
     pub pass: Rate,
+    /// Answers without extractable code (`no_code`).
+    pub no_code: u64,
+    /// Decayed share of answers with extractable code, and its interval
+    /// (the gate's `--min-well-formed` reads its upper bound).
+    pub well_formed: Rate,
+    /// Prompts with a validated answer.
+    pub prompts: u64,
 }
 
 /// Everything measured for one model.
@@ -117,6 +126,12 @@ pub struct ModelStats {
     /// Median of the attempts' output tokens per second.
     pub tokens_per_s: Option<f64>,
     pub validation: Option<Validation>,
+    /// pass@1: the mean over prompts of passed ÷ validated answers (no decay).
+    pub pass_at_1: Option<f64>,
+    /// pass@k, k = the fewest validated answers of any of its prompts, when > 1 (no decay).
+    pub pass_at_k: Option<PassAtK>,
+    /// Decayed share of validated answers with extractable code.
+    pub well_formed_rate: Option<f64>,
     pub input_tokens: u64,
     pub output_tokens: u64,
     /// Known when the model is free or priced.
@@ -182,6 +197,8 @@ struct Acc {
     last_ms: i64,
     /// (time, class bits) per attempt, for the decayed rates.
     marks: Vec<(i64, u8)>,
+    /// Per prompt: validated answers and passed ones (for pass@k).
+    per_prompt: BTreeMap<String, (u64, u64)>,
 }
 
 /// Collects attempts and events; [`Aggregator::finish`] turns them into a [`Summary`].
@@ -282,6 +299,17 @@ impl RecordSink for Aggregator {
             if pos == 0 {
                 class |= PASSED;
             }
+            if v != "no_code" {
+                class |= WELL_FORMED;
+            }
+            let prompt = a.prompt_id.unwrap_or("");
+            let passed = u64::from(pos == 0);
+            if let Some(c) = acc.per_prompt.get_mut(prompt) {
+                c.0 += 1;
+                c.1 += passed;
+            } else {
+                acc.per_prompt.insert(prompt.to_string(), (1, passed));
+            }
         }
         acc.input_tokens += a.input_tokens.unwrap_or(0);
         acc.output_tokens += a.output_tokens.unwrap_or(0);
@@ -340,7 +368,7 @@ fn model_stats(
     acc.marks.sort_unstable();
     let (mut all, mut rl) = (0.0, 0.0);
     let (mut cw, mut cw2, mut okw) = (0.0, 0.0, 0.0);
-    let (mut vw, mut vw2, mut vpw) = (0.0, 0.0, 0.0);
+    let (mut vw, mut vw2, mut vpw, mut vcw) = (0.0, 0.0, 0.0, 0.0);
     for &(ts, class) in &acc.marks {
         let w = decay_weight(newest, ts, half_life_s);
         all += w;
@@ -359,6 +387,9 @@ fn model_stats(
             vw2 += w * w;
             if class & PASSED != 0 {
                 vpw += w;
+            }
+            if class & WELL_FORMED != 0 {
+                vcw += w;
             }
         }
     }
@@ -385,9 +416,13 @@ fn model_stats(
         .map(|(s, n)| (s.as_str().to_string(), n))
         .collect();
     let judged: u64 = acc.validations.iter().sum();
+    let scores = PromptScores::of(acc.per_prompt.values().copied());
+    let no_code_pos = VALIDATIONS.iter().position(|v| *v == "no_code");
+    let no_code = no_code_pos.map_or(0, |i| acc.validations[i]);
     let validation = Rate::from_weights(vpw, vw, vw2)
+        .zip(Rate::from_weights(vcw, vw, vw2))
         .filter(|_| judged > 0)
-        .map(|pass| Validation {
+        .map(|(pass, well_formed)| Validation {
             judged,
             passed: acc.validations[0],
             by_outcome: VALIDATIONS
@@ -399,6 +434,9 @@ fn model_stats(
                 .map(|(k, n)| (k.to_string(), n))
                 .collect(),
             pass,
+            no_code,
+            well_formed,
+            prompts: scores.prompts,
         });
     let cost_usd = price(&id, &provider)
         .map(|(p, c)| acc.input_tokens as f64 * p + acc.output_tokens as f64 * c);
@@ -417,7 +455,10 @@ fn model_stats(
         latency_p50_ci_ms: median_interval(&acc.latency),
         ttft_ms: Quantiles::of_sorted(&acc.ttft),
         tokens_per_s: (!tps.is_empty()).then(|| percentile_sorted(tps, 50.0)),
+        well_formed_rate: validation.as_ref().map(|v| v.well_formed.rate),
         validation,
+        pass_at_1: scores.pass_at_1,
+        pass_at_k: scores.pass_at_k,
         input_tokens: acc.input_tokens,
         output_tokens: acc.output_tokens,
         cost_usd,
@@ -462,67 +503,4 @@ pub fn rfc3339(ms: i64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn attempt(model: &str, ts_ms: i64, outcome: Outcome, latency: f64) -> AttemptView<'_> {
-        AttemptView {
-            ts_ms,
-            provider: "p",
-            model,
-            outcome,
-            scope: None,
-            latency_ms: Some(latency),
-            ttft_ms: Some(latency / 2.0),
-            tokens_per_s: Some(50.0),
-            input_tokens: Some(10),
-            output_tokens: Some(100),
-            validation: None,
-        }
-    }
-
-    #[test]
-    fn median_interval_brackets_the_median() {
-        let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        let [lo, hi] = median_interval(&v).unwrap();
-        // n = 100: ranks 40 and 61 (the textbook 95% interval).
-        assert_eq!((lo, hi), (40.0, 61.0));
-        assert_eq!(median_interval(&[5.0]), Some([5.0, 5.0]));
-        assert_eq!(median_interval(&[1.0, 2.0, 3.0]), Some([1.0, 3.0]));
-        assert_eq!(median_interval(&[]), None);
-    }
-
-    #[test]
-    fn decay_halves_per_half_life() {
-        let day = 86_400_000;
-        assert_eq!(decay_weight(7 * day, 7 * day, 7.0 * 86_400.0), 1.0);
-        assert!((decay_weight(7 * day, 0, 7.0 * 86_400.0) - 0.5).abs() < 1e-12);
-        assert_eq!(decay_weight(7 * day, 0, 0.0), 1.0);
-    }
-
-    #[test]
-    fn account_scoped_429s_do_not_count_against_the_model() {
-        let mut agg = Aggregator::new();
-        for i in 0..8 {
-            agg.attempt(&attempt("m", i, Outcome::Ok, 100.0 + i as f64));
-        }
-        let mut rl = attempt("m", 9, Outcome::RateLimited, 5.0);
-        rl.scope = Some(RateLimitScope::AccountMinute);
-        agg.attempt(&rl);
-        rl.scope = Some(RateLimitScope::Upstream);
-        agg.attempt(&rl);
-        let mut bad = attempt("m", 10, Outcome::Ok, 120.0);
-        bad.validation = Some("syntax_error");
-        agg.attempt(&bad);
-        let s = agg.finish(0.0, &|_, _| Some((0.0, 0.0)));
-        let m = s.model("m").unwrap();
-        assert_eq!((m.samples, m.counted, m.ok, m.rate_limited), (11, 10, 9, 2));
-        assert!((m.success.unwrap().rate - 0.9).abs() < 1e-12);
-        assert_eq!(m.rate_limited_by_scope.len(), 2);
-        assert_eq!(m.latency_ms.p50, Some(104.0));
-        let v = m.validation.as_ref().unwrap();
-        assert_eq!((v.judged, v.passed), (1, 0));
-        assert_eq!(m.cost_usd, Some(0.0));
-        assert_eq!(s.rate_limits.len(), 2);
-    }
-}
+mod tests;

@@ -18,6 +18,9 @@ pub struct Settings {
     pub half_life_days: f64,
     pub min_samples: u64,
     pub min_success: f64,
+    /// The gate on answers with code: the upper bound of the well-formed
+    /// rate's 95% interval must reach this (`--min-well-formed`).
+    pub min_well_formed: f64,
     /// Records before this time were left out (`--since`), RFC 3339.
     pub since: Option<String>,
 }
@@ -68,6 +71,7 @@ impl Report {
         let cfg = RankConfig {
             min_samples: settings.min_samples,
             min_success: settings.min_success,
+            min_well_formed: settings.min_well_formed,
         };
         let ranking = rank(registry, &summary, &cfg);
         Report {

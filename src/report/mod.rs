@@ -39,7 +39,16 @@
 //!   `1..=n`); the interval is `[x(j), x(k)]`.
 //! - **tokens/s**: the median of the attempts' output tokens per second.
 //! - **validation pass rate**: decayed share of `passed` among successful
-//!   attempts whose `validation` is set, with its Wilson interval.
+//!   attempts whose `validation` is set, with its Wilson interval (the score
+//!   uses it).
+//! - **pass@1, pass@k**: per prompt (`prompt_id`), `n` validated answers of
+//!   which `c` passed; pass@1 is the mean over prompts of `c / n`, pass@k the
+//!   mean of `1 − C(n−c, k)/C(n, k)` with `k` the fewest answers any prompt
+//!   has, when more than 1 (`--repeat`); see [`scores`]. **Not decayed**: they
+//!   are estimators over counts of answers.
+//! - **well-formed rate**: decayed share of validated answers with extractable
+//!   code (every verdict but `no_code`), with its Wilson interval (the gate's
+//!   `--min-well-formed` reads it).
 //! - **429 rate**: decayed share of rate-limited attempts, and counts by scope.
 //! - **cost**: input and output tokens times the model's price; free models
 //!   (`:free`, or local providers) cost zero; other models only when a price
@@ -51,8 +60,8 @@
 //! `--half-life`, `0` for none), where `age` is measured from the **newest
 //! record read**, not from the clock: the same files ranked today or next
 //! month give the same answer. The weights apply to every rate (success,
-//! 429s, validation) and, through the effective sample size, to their
-//! intervals. The sums are taken in a fixed order (records sorted by time and
+//! 429s, validation pass and well-formed rates) and, through the effective
+//! sample size, to their intervals; not to pass@1 and pass@k. The sums are taken in a fixed order (records sorted by time and
 //! class), so the result does not depend on the order of the input records.
 //!
 //! The ranking rules that use these figures are documented in [`crate::rank`].
@@ -63,12 +72,14 @@ pub mod events;
 pub mod input;
 pub mod read;
 mod read_lenient;
+pub mod scores;
 
 pub use aggregate::{Aggregator, ModelStats, Rate, Summary};
 pub use build::{PriceList, Report, Row, Settings};
 pub use events::{ChainMetrics, ModelChain};
 pub use input::{InputError, parse_duration, parse_since, resolve_inputs};
 pub use read::{ReadError, ReadStats, RecordSink, read_files};
+pub use scores::{PassAtK, PromptScores};
 
 /// The default decay half-life: 7 days.
 pub const DEFAULT_HALF_LIFE_S: f64 = 7.0 * 24.0 * 3600.0;

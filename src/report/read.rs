@@ -53,6 +53,8 @@ pub struct AttemptView<'a> {
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,
     pub validation: Option<&'a str>,
+    /// The suite prompt it answered (pass@k is computed per prompt).
+    pub prompt_id: Option<&'a str>,
 }
 
 /// One engine event (or logical request), borrowed from the line being read.
@@ -157,6 +159,8 @@ struct Line<'a> {
     output_tokens: Option<f64>,
     #[serde(default, borrow, deserialize_with = "lenient_str")]
     validation: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient_str")]
+    prompt_id: Option<Cow<'a, str>>,
     // Engine events.
     #[serde(default, borrow, deserialize_with = "lenient_str")]
     event: Option<Cow<'a, str>>,
@@ -314,6 +318,7 @@ impl FileReader<'_> {
                     input_tokens: l.input_tokens.and_then(to_u64),
                     output_tokens: l.output_tokens.and_then(to_u64),
                     validation: l.validation.as_deref(),
+                    prompt_id: l.prompt_id.as_deref(),
                 });
             }
             "event" | "request" => {

@@ -75,15 +75,24 @@ pub fn render(r: &RotateReport) -> String {
     for (k, v) in rows {
         let _ = writeln!(s, "| {k} | {v} |");
     }
+    let validated: u64 = o.validation.values().sum();
+    if validated > 0 {
+        let _ = writeln!(s, "| validated answers | {validated} |");
+        let _ = writeln!(s, "| pass@1 | {} |", pct(o.pass_at_1));
+        if let Some(k) = o.pass_at_k {
+            let _ = writeln!(s, "| pass@{} | {} |", k.k, pct(Some(k.value)));
+        }
+        let _ = writeln!(s, "| answers with code | {} |", pct(o.well_formed_rate));
+    }
 
     s.push_str(
-        "\n| model | attempts | ok | 429s (scope) | errors | rotations in / out | waits (ms) | breaker opens | answered | p50 ms |\n\
-         |---|---:|---:|---|---|---:|---:|---:|---:|---:|\n",
+        "\n| model | attempts | ok | 429s (scope) | errors | rotations in / out | waits (ms) | breaker opens | answered | p50 ms | pass@1 | code |\n\
+         |---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for m in &r.models {
         let _ = writeln!(
             s,
-            "| `{}` | {} | {} | {} ({}) | {} | {} / {} | {} ({}) | {} | {} | {} |",
+            "| `{}` | {} | {} | {} ({}) | {} | {} / {} | {} ({}) | {} | {} | {} | {} | {} |",
             cell(&m.model),
             m.attempts,
             m.successes,
@@ -97,6 +106,8 @@ pub fn render(r: &RotateReport) -> String {
             m.breaker_opens,
             m.answered,
             ms(m.latency_ms.p50),
+            pct(m.pass_at_1),
+            pct(m.well_formed_rate),
         );
     }
 

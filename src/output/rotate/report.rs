@@ -9,7 +9,13 @@
 //! - *primary share*: answers from the chain's first model ÷ answers;
 //!   *fallback rate*: the other answers ÷ answers (so they add up to 1);
 //! - per model, attempts/successes/rotations/waits come from the engine's
-//!   counters, 429s by scope and latencies from the attempt records.
+//!   counters, 429s by scope and latencies from the attempt records;
+//! - *pass@1*, *pass@k*, *well-formed rate*: over the validated answers (see
+//!   [`crate::report::scores`]): per model over its own answers, overall over
+//!   every answer of the run, prompt by prompt (an answer a fallback replaced
+//!   under `--require-valid` counts too). pass@k needs `--repeat` (k = the
+//!   fewest answers any prompt has, when > 1); the well-formed rate is the
+//!   share of answers with extractable code.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +25,7 @@ use super::thresholds::{Check, Measured, Thresholds};
 use crate::engine::{EngineSnapshot, PromptResult};
 use crate::output::summary::{ModelSummary, Quantiles, RunSummary};
 use crate::record::SCHEMA_VERSION;
+use crate::report::scores::{PassAtK, PromptScores, well_formed_rate};
 use crate::sim::SimStats;
 
 /// One logical prompt's end.
@@ -166,6 +173,12 @@ pub struct ModelRow {
     pub latency_ms: Quantiles,
     /// Validation verdicts of its answers.
     pub validation: BTreeMap<String, u64>,
+    /// Mean over prompts of its passed ÷ validated answers.
+    pub pass_at_1: Option<f64>,
+    /// With `--repeat`: pass@k, k = the fewest validated answers of any prompt.
+    pub pass_at_k: Option<PassAtK>,
+    /// Its validated answers with extractable code ÷ its validated answers.
+    pub well_formed_rate: Option<f64>,
 }
 
 /// The whole run.
@@ -192,6 +205,10 @@ pub struct Overall {
     pub gave_up: BTreeMap<String, u64>,
     /// Validation verdicts of every validated answer.
     pub validation: BTreeMap<String, u64>,
+    /// pass@1 over every validated answer, prompt by prompt.
+    pub pass_at_1: Option<f64>,
+    pub pass_at_k: Option<PassAtK>,
+    pub well_formed_rate: Option<f64>,
 }
 
 /// What the simulator itself counted (its ground truth), when it was the backend.
@@ -258,7 +275,7 @@ impl RotateReport {
                 model_row(m, s, answered)
             })
             .collect();
-        let overall = overall(&prompts, &models);
+        let overall = overall(&prompts, &models, records);
         let checks = thresholds.evaluate(&Measured {
             success_rate: overall.success_rate,
             p95_ms: overall.latency_ms.p95,
@@ -310,6 +327,10 @@ fn model_row(
                 .collect()
         })
         .unwrap_or_default();
+    let scores = s.map_or_else(PromptScores::default, |s| {
+        PromptScores::of(s.per_prompt.values().copied()).rounded()
+    });
+    let validation: BTreeMap<String, u64> = s.map(|s| s.verdicts.clone()).unwrap_or_default();
     ModelRow {
         model: m.id.clone(),
         provider: m.provider.clone(),
@@ -327,11 +348,21 @@ fn model_row(
         breaker: enum_name(&m.breaker),
         answered,
         latency_ms: Quantiles::of(s.map_or(&[][..], |s| s.latency_ms.as_slice())),
-        validation: s.map(|s| s.verdicts.clone()).unwrap_or_default(),
+        pass_at_1: scores.pass_at_1,
+        pass_at_k: scores.pass_at_k,
+        well_formed_rate: well_formed(&validation),
+        validation,
     }
 }
 
-fn overall(prompts: &[PromptOutcome], models: &[ModelRow]) -> Overall {
+/// Answers with code ÷ validated answers, from verdict counts.
+fn well_formed(verdicts: &BTreeMap<String, u64>) -> Option<f64> {
+    let n = verdicts.values().sum();
+    let no_code = verdicts.get("no_code").copied().unwrap_or(0);
+    well_formed_rate(n, no_code).map(round3)
+}
+
+fn overall(prompts: &[PromptOutcome], models: &[ModelRow], records: &RunSummary) -> Overall {
     let n = prompts.len() as u64;
     let succeeded = prompts.iter().filter(|p| p.ok).count() as u64;
     let by_fallback = prompts.iter().filter(|p| p.by_fallback()).count() as u64;
@@ -356,6 +387,16 @@ fn overall(prompts: &[PromptOutcome], models: &[ModelRow]) -> Overall {
             *validation.entry(k.clone()).or_insert(0) += v;
         }
     }
+    // Every model's answers, prompt by prompt.
+    let mut per_prompt: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for m in &records.models {
+        for (prompt, (n, c)) in &m.per_prompt {
+            let e = per_prompt.entry(prompt.as_str()).or_default();
+            e.0 += n;
+            e.1 += c;
+        }
+    }
+    let scores = PromptScores::of(per_prompt.into_values()).rounded();
     Overall {
         prompts: n,
         succeeded,
@@ -372,6 +413,9 @@ fn overall(prompts: &[PromptOutcome], models: &[ModelRow]) -> Overall {
         wait_ms: models.iter().map(|m| m.wait_ms).sum(),
         breaker_opens: models.iter().map(|m| u64::from(m.breaker_opens)).sum(),
         gave_up,
+        well_formed_rate: well_formed(&validation),
         validation,
+        pass_at_1: scores.pass_at_1,
+        pass_at_k: scores.pass_at_k,
     }
 }

@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use comfy_table::CellAlignment;
 
-use super::report::RotateReport;
+use super::report::{Overall, RotateReport};
 use crate::output::table::{ms, new_table};
 
 /// Most failed prompts listed (the JUnit file has them all).
@@ -28,6 +28,26 @@ pub fn pct(v: Option<f64>) -> String {
     v.map_or_else(|| "—".into(), |x| format!("{:.1}%", x * 100.0))
 }
 
+/// `pass@1 93.3%, pass@3 100.0%, code 100.0% of 15 validated answers`, or
+/// `None` when nothing was validated.
+pub fn scores_line(o: &Overall) -> Option<String> {
+    let n: u64 = o.validation.values().sum();
+    if n == 0 {
+        return None;
+    }
+    let mut s = format!("pass@1 {}", pct(o.pass_at_1));
+    if let Some(k) = o.pass_at_k {
+        let _ = write!(s, ", pass@{} {}", k.k, pct(Some(k.value)));
+    }
+    let _ = write!(
+        s,
+        ", code {} of {n} validated answer{}",
+        pct(o.well_formed_rate),
+        if n == 1 { "" } else { "s" }
+    );
+    Some(s)
+}
+
 /// The whole summary as text.
 pub fn render(r: &RotateReport, terminal: bool) -> String {
     let mut t = new_table(
@@ -45,6 +65,8 @@ pub fn render(r: &RotateReport, terminal: bool) -> String {
             "breaker",
             "answered",
             "p50 ms",
+            "pass@1",
+            "code",
         ],
         terminal,
     );
@@ -63,9 +85,11 @@ pub fn render(r: &RotateReport, terminal: bool) -> String {
             format!("{} opens", m.breaker_opens),
             m.answered.to_string(),
             ms(m.latency_ms.p50),
+            pct(m.pass_at_1),
+            pct(m.well_formed_rate),
         ]);
     }
-    for col in [1, 2, 3, 6, 7, 8, 9, 11, 12] {
+    for col in [1, 2, 3, 6, 7, 8, 9, 11, 12, 13, 14] {
         if let Some(c) = t.column_mut(col) {
             c.set_cell_alignment(CellAlignment::Right);
         }
@@ -94,6 +118,9 @@ pub fn render(r: &RotateReport, terminal: bool) -> String {
         o.wait_ms,
         o.breaker_opens,
     );
+    if let Some(line) = scores_line(o) {
+        let _ = writeln!(s, "{line}");
+    }
     let _ = writeln!(
         s,
         "policy {}; chain {}",

@@ -158,3 +158,72 @@ fn a_failed_threshold_fails_the_report_and_every_form_says_so() {
     assert_eq!(json["thresholds"][0]["name"], "min_success_rate");
     assert!(json.get("simulator").is_none());
 }
+
+#[test]
+fn validation_scores_per_model_and_overall() {
+    let mut records = RunSummary::with_models([("a:free", "openrouter"), ("b:free", "openrouter")]);
+    let set = |m: &mut crate::output::summary::ModelSummary,
+               verdicts: &[(&str, u64)],
+               prompts: &[(&str, (u64, u64))]| {
+        m.verdicts = verdicts.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+        m.per_prompt = prompts.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    };
+    // a: p1 3 answers (passed, no_code, tests_failed), p2 2 answers (both passed).
+    set(
+        &mut records.models[0],
+        &[("passed", 3), ("no_code", 1), ("tests_failed", 1)],
+        &[("p1", (3, 1)), ("p2", (2, 2))],
+    );
+    // b: p1 2 answers, both passed.
+    set(&mut records.models[1], &[("passed", 2)], &[("p1", (2, 2))]);
+    let prompts = vec![PromptOutcome::from_result(
+        "p1",
+        0,
+        Some("a:free"),
+        &result("a:free", true, 100),
+    )];
+    let r = RotateReport::build(
+        info(),
+        prompts,
+        &snapshot(),
+        &records,
+        &thresholds(0.5),
+        None,
+    );
+    let a = &r.models[0];
+    // pass@1 (1/3 + 1)/2; pass@2 (1 − C(2,2)/C(3,2) + 1)/2 = 5/6; code 4/5.
+    assert_eq!(a.pass_at_1, Some(0.667));
+    assert_eq!(a.pass_at_k.map(|p| (p.k, p.value)), Some((2, 0.833)));
+    assert_eq!(a.well_formed_rate, Some(0.8));
+    assert_eq!(r.models[1].pass_at_1, Some(1.0));
+    // Overall, prompt by prompt over both models: p1 5 answers 3 passed, p2 2 of 2.
+    // pass@1 (3/5 + 1)/2 = 0.8; pass@2 (1 − C(2,2)/C(5,2) + 1)/2 = 0.95; code 6/7.
+    let o = &r.overall;
+    assert_eq!(o.pass_at_1, Some(0.8));
+    assert_eq!(o.pass_at_k.map(|p| (p.k, p.value)), Some((2, 0.95)));
+    assert_eq!(o.well_formed_rate, Some(0.857));
+    let text = table::render(&r, false);
+    assert!(
+        text.contains("pass@1 80.0%, pass@2 95.0%, code 85.7% of 7 validated answers"),
+        "{text}"
+    );
+    assert!(text.contains("|  66.7% |  80.0% |"), "{text}");
+    let md = markdown::render(&r);
+    assert!(md.contains("| pass@2 | 95.0% |"), "{md}");
+    assert!(md.contains("| answers with code | 85.7% |"), "{md}");
+    assert!(md.contains("| 66.7% | 80.0% |"), "{md}");
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["overall"]["pass_at_k"]["k"], 2);
+    assert_eq!(json["models"][0]["well_formed_rate"], 0.8);
+    assert_eq!(json["models"][1]["pass_at_k"]["value"], 1.0);
+}
+
+#[test]
+fn without_validation_there_are_no_scores() {
+    let r = report(&thresholds(0.7));
+    assert_eq!(r.overall.pass_at_1, None);
+    assert_eq!(r.overall.well_formed_rate, None);
+    assert_eq!(r.models[0].pass_at_k, None);
+    assert!(!table::render(&r, false).contains("validated answers"));
+    assert!(!markdown::render(&r).contains("answers with code"));
+}
