@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    rotor::secret::install_panic_hook();
     let cli = rotor::cli::Cli::parse();
     rotor::logging::init(cli.verbose, cli.quiet);
     let code = rotor::run(cli);

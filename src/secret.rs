@@ -1,6 +1,11 @@
 //! API keys: a type that never prints its value, and redaction of free text.
 
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
+
+/// Every key this process has loaded, so a panic message can be cleaned of
+/// them even when the code that panicked never saw a [`Secret`].
+static KNOWN: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// An API key. `Debug` and `Display` never show it; only [`Secret::expose`] does,
 /// and only the HTTP client calls that, to build the `Authorization` header.
@@ -9,7 +14,14 @@ pub struct Secret(String);
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
+        let value = value.into();
+        if !value.is_empty() {
+            let mut known = KNOWN.lock().unwrap_or_else(PoisonError::into_inner);
+            if !known.contains(&value) {
+                known.push(value.clone());
+            }
+        }
+        Secret(value)
     }
 
     pub fn expose(&self) -> &str {
@@ -59,6 +71,43 @@ pub fn redact(text: &str, secret: &str) -> String {
     out
 }
 
+/// Removes every key this process has loaded from `text`.
+pub fn redact_known(text: &str) -> String {
+    let known = KNOWN.lock().unwrap_or_else(PoisonError::into_inner);
+    known.iter().fold(text.to_string(), |t, k| redact(&t, k))
+}
+
+/// The line a panic prints: what and where, with every loaded key removed.
+pub fn panic_report(info: &std::panic::PanicHookInfo<'_>) -> String {
+    let payload = info.payload();
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_string());
+    let place = info
+        .location()
+        .map(|l| format!(" at {}:{}", l.file(), l.line()))
+        .unwrap_or_default();
+    redact_known(&format!(
+        "rotor: internal error (a bug: please report it): {what}{place}"
+    ))
+}
+
+/// Replaces the default panic hook with one that prints [`panic_report`]
+/// (and a backtrace only when `RUST_BACKTRACE` asks for one), so no key can
+/// reach stderr through a panic message.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let mut text = panic_report(info);
+        if std::env::var_os("RUST_BACKTRACE").is_some_and(|v| v != "0") {
+            let trace = std::backtrace::Backtrace::force_capture().to_string();
+            text = format!("{text}\n{}", redact_known(&trace));
+        }
+        eprintln!("{text}");
+    }));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +127,30 @@ mod tests {
         assert!(!r.contains(key));
         assert!(!r.contains("0123456789"));
         assert!(r.contains("Incorrect API key provided"));
+    }
+
+    #[test]
+    fn a_panic_message_never_carries_a_loaded_key() {
+        let key = "sk-or-v1-panic-canary-0123456789";
+        let _secret = Secret::new(key);
+        let report = std::sync::Arc::new(Mutex::new(String::new()));
+        let seen = report.clone();
+        let previous = std::panic::take_hook();
+        // Only this test's panic: the hook is global while other tests run.
+        std::panic::set_hook(Box::new(move |info| {
+            if info
+                .location()
+                .is_some_and(|l| l.file().ends_with("secret.rs"))
+            {
+                *seen.lock().unwrap() = panic_report(info);
+            }
+        }));
+        let result = std::panic::catch_unwind(|| panic!("request with key {key} failed"));
+        std::panic::set_hook(previous);
+        assert!(result.is_err());
+        let report = report.lock().unwrap().clone();
+        assert!(report.contains("request with key *** failed"), "{report}");
+        assert!(report.contains("src/secret.rs"), "{report}");
+        assert!(!report.contains("panic-canary"), "{report}");
     }
 }

@@ -32,6 +32,15 @@ fn attempts_by_outcome(records: &[Value]) -> BTreeMap<String, BTreeMap<String, u
     out
 }
 
+/// `rotor` with the canary key in its environment.
+fn rotor() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("rotor").unwrap();
+    cmd.env("ROTOR_HOSTILE_CANARY", canary())
+        .env_remove("RUST_LOG")
+        .timeout(Duration::from_secs(60));
+    cmd
+}
+
 /// What one `rotor probe` run left behind.
 struct Probe {
     stdout: String,
@@ -150,12 +159,74 @@ async fn probe_counts_equal_sim_stats_and_the_canary_key_never_leaks() {
         sim.reset().await;
         runs.push(run);
     }
+    // rotate-test through the whole catalogue as one chain, with its JUnit
+    // and Markdown reports (the thresholds may fail: exit 0 or 1).
+    let junit = dir.path().join("rotor.xml");
+    let markdown = dir.path().join("rotor.md");
+    let rotated = dir.path().join("rotate.jsonl");
+    let rotate = rotor()
+        .arg("--registry")
+        .arg(&registry)
+        .args(["rotate-test", "--base-url", &sim.base_url])
+        .args(["--api-key-env", "ROTOR_HOSTILE_CANARY"])
+        .args(["--chain", &models.join(",")])
+        .args(["--prompts", "parse-duration", "--timeout", PROBE_TIMEOUT])
+        .args(["--deadline", "20", "--json", "-vv", "--no-validate"])
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--markdown")
+        .arg(&markdown)
+        .arg("--out")
+        .arg(&rotated)
+        .output()
+        .unwrap();
+    let rotate_err = String::from_utf8_lossy(&rotate.stderr).into_owned();
+    assert!(matches!(rotate.status.code(), Some(0 | 1)), "{rotate_err}");
     let (sim_out, sim_err) = sim.stop();
+
+    // report over everything the runs wrote, in every form.
+    let html = dir.path().join("report.html");
+    let mut reports = Vec::new();
+    for form in [&["--json"][..], &["--markdown"], &["--csv"], &[]] {
+        let out = rotor()
+            .arg("--registry")
+            .arg(&registry)
+            .arg("report")
+            .arg(dir.path())
+            .args(form)
+            .arg("--html")
+            .arg(&html)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "report {form:?}: {err}");
+        reports.push(String::from_utf8_lossy(&out.stdout).into_owned());
+        reports.push(err);
+    }
 
     // The canary key: nowhere in any output, and no request reached the
     // other host.
     let key = canary();
-    let mut outputs = vec![("sim stdout", sim_out), ("sim stderr", sim_err)];
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+    let mut outputs = vec![
+        ("sim stdout", sim_out),
+        ("sim stderr", sim_err),
+        (
+            "rotate-test stdout",
+            String::from_utf8_lossy(&rotate.stdout).into_owned(),
+        ),
+        ("rotate-test stderr", rotate_err),
+        ("rotate-test results", read(&rotated)),
+        ("JUnit file", read(&junit)),
+        ("Markdown file", read(&markdown)),
+        ("HTML report", read(&html)),
+    ];
+    outputs.extend(reports.into_iter().map(|r| ("report", r)));
+    assert!(outputs[5].1.contains("<testcase"), "{}", outputs[5].1);
+    assert!(
+        outputs[7].1.contains("<svg"),
+        "the HTML report has no chart"
+    );
     for run in runs {
         let results = run.records.iter().map(Value::to_string).collect();
         outputs.extend([
