@@ -119,6 +119,10 @@ pub struct ReportArgs {
     /// Print the diff --write would make, and write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Use the records of runs against the embedded simulator (time-scaled, not real
+    /// figures) even next to real ones, and let --write put them in the registry.
+    #[arg(long)]
+    pub simulated: bool,
     /// Prices for cost figures: a GET /models body or `rotor models --json` output.
     #[arg(long, value_name = "FILE")]
     pub pricing: Option<PathBuf>,

@@ -186,6 +186,11 @@ pub struct AttemptRecord {
     /// The isolation validation ran under (`netns+uid+rlimits`, …).
     #[serde(default)]
     pub validation_isolation: Option<String>,
+    /// The simulator scenario that answered (`free-tier`, …), when the run
+    /// used the embedded simulator: its timings are time-scaled, not a real
+    /// model's, and `report` leaves such records out next to real ones.
+    #[serde(default)]
+    pub simulated: Option<String>,
 }
 
 /// An engine decision or a logical request's end: `event` names it
@@ -205,6 +210,9 @@ pub struct EventRecord {
     pub prompt_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeat: Option<u32>,
+    /// As in [`AttemptRecord::simulated`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulated: Option<String>,
     #[serde(flatten)]
     pub fields: serde_json::Map<String, serde_json::Value>,
 }
@@ -251,6 +259,8 @@ pub struct RecordSink {
     tx: Option<mpsc::Sender<Msg>>,
     thread: Option<JoinHandle<Result<u64, SinkError>>>,
     path: PathBuf,
+    /// Stamped on every record: the simulator scenario that answered.
+    simulated: Option<String>,
 }
 
 impl RecordSink {
@@ -278,7 +288,14 @@ impl RecordSink {
             tx: Some(tx),
             thread: Some(thread),
             path: path.to_path_buf(),
+            simulated: None,
         })
+    }
+
+    /// Marks every record written from now on as answered by the simulator
+    /// running `scenario`.
+    pub fn mark_simulated(&mut self, scenario: &str) {
+        self.simulated = Some(scenario.to_string());
     }
 
     pub fn path(&self) -> &Path {
@@ -288,9 +305,16 @@ impl RecordSink {
     /// Queues a record; it reaches the disk within microseconds when the
     /// writer is idle, within a few milliseconds under load.
     pub fn write(&self, record: impl Into<Record>) {
+        let mut record = record.into();
+        if let Some(scenario) = &self.simulated {
+            match &mut record {
+                Record::Attempt(a) => a.simulated = Some(scenario.clone()),
+                Record::Event(e) => e.simulated = Some(scenario.clone()),
+            }
+        }
         if let Some(tx) = &self.tx {
             // The thread only stops on error; close() reports that error.
-            let _ = tx.send(Msg::Record(record.into()));
+            let _ = tx.send(Msg::Record(record));
         }
     }
 
@@ -449,6 +473,7 @@ mod tests {
             validation_detail: None,
             validation_ms: None,
             validation_isolation: None,
+            simulated: None,
         }
     }
 
@@ -479,6 +504,7 @@ mod tests {
             model: Some("m:free".into()),
             prompt_id: None,
             repeat: None,
+            simulated: None,
             fields,
         });
         sink.flush();

@@ -73,7 +73,10 @@ pub fn redact(text: &str, secret: &str) -> String {
 
 /// Removes every key this process has loaded from `text`.
 pub fn redact_known(text: &str) -> String {
-    let known = KNOWN.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut known = KNOWN.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    // Longest first, so a key is removed whole before a shorter one that
+    // shares a piece with it cuts it up.
+    known.sort_by_key(|k| std::cmp::Reverse(k.len()));
     known.iter().fold(text.to_string(), |t, k| redact(&t, k))
 }
 
@@ -131,7 +134,7 @@ mod tests {
 
     #[test]
     fn a_panic_message_never_carries_a_loaded_key() {
-        let key = "sk-or-v1-panic-canary-0123456789";
+        let key = "sk-or-v1-panic-canary-0123456789-the-longest-key-of-these-tests";
         let _secret = Secret::new(key);
         let report = std::sync::Arc::new(Mutex::new(String::new()));
         let seen = report.clone();

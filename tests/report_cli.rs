@@ -608,3 +608,107 @@ fn html_renders_in_headless_chromium() {
         "a real picture"
     );
 }
+
+/// A `rotor probe` against the embedded simulator: every record it writes
+/// says so, and `report` keeps such time-scaled figures apart from real ones
+/// and out of the registry.
+#[test]
+fn simulated_runs_are_marked_kept_apart_and_never_written_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = dir.path().join("sim.jsonl");
+    let out = rotor()
+        .env_remove("OPENROUTER_API_KEY")
+        .args(["probe", "--sim", "free-tier", "--no-validate", "--json"])
+        .args(["--models", "meta-llama/llama-3.3-8b-instruct:free"])
+        .args(["--prompts", "parse-duration,wrap-text"])
+        .arg("--out")
+        .arg(&sim)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&sim).unwrap();
+    let records: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(records.len() >= 4, "{text}");
+    for r in &records {
+        assert_eq!(r["simulated"], "free-tier", "{r}");
+    }
+
+    let run = |args: &[&str], registry: &Path| {
+        rotor()
+            .arg("--registry")
+            .arg(registry)
+            .arg("report")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let json = |out: &std::process::Output| -> serde_json::Value {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let registry = copy_registry(dir.path());
+    let sim_arg = sim.to_str().unwrap();
+
+    // Only simulated records: used, and said so.
+    let alone = run(&[sim_arg, "--json"], &registry);
+    let v = json(&alone);
+    assert_eq!(v["inputs"]["simulated"], v["inputs"]["attempts"]);
+    assert_eq!(v["inputs"]["simulated_scenarios"][0], "free-tier");
+    let err = String::from_utf8_lossy(&alone.stderr);
+    assert!(err.contains("answered by the embedded simulator"), "{err}");
+
+    // Next to real records: left out, and said so.
+    let both = run(&[sim_arg, RESULTS, "--json"], &registry);
+    let v = json(&both);
+    assert_eq!(v["inputs"]["simulated"], 0);
+    assert_eq!(
+        v["inputs"]["simulated_left_out"],
+        records.iter().filter(|r| r["kind"] == "attempt").count()
+    );
+    let real = json(&run(&[RESULTS, "--json"], &registry));
+    assert_eq!(v["inputs"]["attempts"], real["inputs"]["attempts"]);
+    assert_eq!(
+        v["models"], real["models"],
+        "the simulated records changed nothing"
+    );
+    let err = String::from_utf8_lossy(&both.stderr);
+    assert!(
+        err.contains("left out") && err.contains("--simulated"),
+        "{err}"
+    );
+    // With --simulated they count.
+    let v = json(&run(
+        &[sim_arg, RESULTS, "--json", "--simulated"],
+        &registry,
+    ));
+    assert_eq!(v["inputs"]["simulated_left_out"], 0);
+    assert!(v["inputs"]["simulated"].as_u64().unwrap() > 0);
+
+    // --write refuses simulated figures unless told, and leaves the file.
+    let before = std::fs::read_to_string(&registry).unwrap();
+    let refused = run(&[sim_arg, "--write"], &registry);
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("refusing to write simulated figures") && err.contains("hint:"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&registry).unwrap(), before);
+    let forced = run(&[sim_arg, "--write", "--simulated"], &registry);
+    assert!(
+        forced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&forced.stderr)
+    );
+}

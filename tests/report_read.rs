@@ -7,7 +7,7 @@ use rotor::record::{
     AttemptRecord, EventRecord, Outcome, RateLimitScope, RecordKind, RecordSink, SCHEMA_VERSION,
     TokensSource,
 };
-use rotor::report::{Aggregator, read_files};
+use rotor::report::{Aggregator, Simulated, read_files};
 
 fn attempt(i: u32) -> AttemptRecord {
     let outcome = match i % 6 {
@@ -57,6 +57,7 @@ fn attempt(i: u32) -> AttemptRecord {
         validation_detail: None,
         validation_ms: None,
         validation_isolation: None,
+        simulated: None,
     }
 }
 
@@ -72,7 +73,7 @@ fn jsonl_and_csv_of_the_same_attempts_give_the_same_statistics() {
     sink.close().unwrap();
     let stats = |path: &std::path::Path| {
         let mut agg = Aggregator::new();
-        let read = read_files(&[path.to_path_buf()], None, &mut agg).unwrap();
+        let read = read_files(&[path.to_path_buf()], None, Simulated::Skip, &mut agg).unwrap();
         (
             read.attempts,
             agg.finish(7.0 * 86_400.0, &|_, _| Some((0.0, 0.0))),
@@ -102,6 +103,7 @@ fn event_records_from_the_sink_give_chain_metrics() {
         model: None,
         prompt_id: Some("p1".into()),
         repeat: Some(0),
+        simulated: None,
         fields: fields.as_object().unwrap().clone(),
     };
     sink.write(ev(
@@ -128,7 +130,7 @@ fn event_records_from_the_sink_give_chain_metrics() {
     ));
     sink.close().unwrap();
     let mut agg = Aggregator::new();
-    let read = read_files(&[path], None, &mut agg).unwrap();
+    let read = read_files(&[path], None, Simulated::Skip, &mut agg).unwrap();
     assert_eq!((read.attempts, read.events), (0, 7));
     let s = agg.finish(0.0, &|_, _| None);
     let c = &s.chain;

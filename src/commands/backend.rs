@@ -134,7 +134,7 @@ pub async fn plan(
             .iter()
             .map(|id| target_for(registry, id, endpoint.clone()))
             .collect();
-        let label = format!("simulator:{scenario_name}");
+        let label = format!("{}{scenario_name}", super::run::SIMULATOR_PREFIX);
         return Ok(Plan {
             targets,
             limits: limits_by_group,

@@ -15,7 +15,9 @@ use crate::output::{markdown::MarkdownExporter, text::TableExporter};
 use crate::rank::Verdict;
 use crate::registry::write::{ModelEdit, RegistryEdit, StatsUpdate, apply, write_atomic};
 use crate::registry::{DEFAULT_REGISTRY_PATH, Registry};
-use crate::report::{PriceList, Report, Settings, parse_duration, parse_since, resolve_inputs};
+use crate::report::{
+    PriceList, Report, Settings, Simulated, parse_duration, parse_since, resolve_inputs,
+};
 
 /// Runs `rotor report`.
 pub async fn run(args: ReportArgs, global: &Global) -> anyhow::Result<i32> {
@@ -58,12 +60,40 @@ pub async fn run(args: ReportArgs, global: &Global) -> anyhow::Result<i32> {
         since: since.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
     };
     let since_ms = since.map(|t| t.timestamp_millis());
+    let simulated = if args.simulated {
+        Simulated::Include
+    } else {
+        Simulated::Skip
+    };
     let report = tokio::task::block_in_place(|| {
-        Report::build(&files, since_ms, settings, &registry, &prices)
+        Report::build(&files, since_ms, simulated, settings, &registry, &prices)
     })
     .input_err()?;
     if report.read.attempts == 0 && !global.quiet {
         eprintln!("warning: no attempt records in the files read: nothing to rank on");
+    }
+    let read = &report.read;
+    let scenarios = read.simulated_scenarios.join(", ");
+    if read.simulated > 0 && args.write && !args.simulated {
+        return Err(Failure::input(anyhow::anyhow!(
+            "refusing to write simulated figures into {}: {} of the attempts read were answered by the embedded simulator (scenario {scenarios}), whose timings are time-scaled\n  hint: measure the real models (set OPENROUTER_API_KEY, or --base-url) and report on those results; --dry-run shows the diff; --simulated writes them anyway",
+            global.registry.display(),
+            read.simulated
+        )));
+    }
+    if !global.quiet {
+        if read.simulated > 0 {
+            eprintln!(
+                "note: {} of the {} attempts read were answered by the embedded simulator (scenario {scenarios}): their latencies are time-scaled, not the real models' figures",
+                read.simulated, read.attempts
+            );
+        }
+        if read.simulated_left_out > 0 {
+            eprintln!(
+                "note: left out {} attempts answered by the embedded simulator (scenario {scenarios}) next to real ones; --simulated uses them too",
+                read.simulated_left_out
+            );
+        }
     }
     if let Some(path) = &args.html {
         let bytes = HtmlExporter.export(&report)?;

@@ -22,6 +22,9 @@ use crate::registry::Registry;
 use crate::suite::Suite;
 use serde_json::json;
 
+/// How a backend label names the embedded simulator: `simulator:<scenario>`.
+pub const SIMULATOR_PREFIX: &str = "simulator:";
+
 /// The identity of a run and its results file.
 pub struct RunContext {
     pub run_id: String,
@@ -51,7 +54,10 @@ impl RunContext {
                 PathBuf::from("results")
                     .join(format!("{command}-{}.jsonl", now.format("%Y%m%dT%H%M%SZ")))
             });
-        let sink = RecordSink::open(&out_path, args.csv.as_deref()).env_err()?;
+        let mut sink = RecordSink::open(&out_path, args.csv.as_deref()).env_err()?;
+        if let Some(scenario) = backend.strip_prefix(SIMULATOR_PREFIX) {
+            sink.mark_simulated(scenario);
+        }
         let run_id = resume
             .and_then(|r| r.run_id.clone())
             .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_string());
@@ -288,6 +294,7 @@ pub fn attempt_record(
         validation_detail: None,
         validation_ms: None,
         validation_isolation: None,
+        simulated: None,
     }
 }
 
@@ -319,6 +326,7 @@ pub fn event_record(run_id: &str, command: &str, event: &EngineEvent) -> Option<
         model,
         prompt_id,
         repeat,
+        simulated: None,
         fields,
     })
 }
@@ -359,6 +367,7 @@ pub fn request_record(
         model: p.model_used.clone().or_else(|| p.primary.clone()),
         prompt_id: Some(p.prompt_id.clone()),
         repeat: Some(p.repeat),
+        simulated: None,
         fields,
     }
 }

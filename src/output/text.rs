@@ -113,6 +113,21 @@ pub fn inputs_line(report: &Report) -> String {
     if r.skipped_truncated > 0 {
         let _ = write!(s, "; {} truncated line(s) skipped", r.skipped_truncated);
     }
+    let scenarios = r.simulated_scenarios.join(", ");
+    if r.simulated > 0 {
+        let _ = write!(
+            s,
+            "; {} attempts from the simulator ({scenarios}): time-scaled, not real models' figures",
+            r.simulated
+        );
+    }
+    if r.simulated_left_out > 0 {
+        let _ = write!(
+            s,
+            "; {} simulated attempts ({scenarios}) left out (--simulated to use them)",
+            r.simulated_left_out
+        );
+    }
     let st = &report.settings;
     let _ = write!(
         s,

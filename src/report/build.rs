@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::aggregate::{Aggregator, ModelStats, Price, Summary};
-use super::read::{ReadError, ReadStats, read_files};
+use super::read::{ReadError, ReadStats, Simulated, read_files};
 use crate::rank::{Placement, RankConfig, Ranking, rank};
 use crate::registry::{ProviderKind, Registry, Tier};
 
@@ -46,16 +46,24 @@ pub struct Row<'a> {
 }
 
 impl Report {
-    /// Reads `paths` and ranks `registry` on them.
+    /// Reads `paths` and ranks `registry` on them. Records the embedded
+    /// simulator answered are left out when real ones were read too, unless
+    /// `simulated` is [`Simulated::Include`]; when there are only simulated
+    /// ones, they are used (and [`ReadStats::simulated`] says so).
     pub fn build(
         paths: &[PathBuf],
         since_ms: Option<i64>,
+        simulated: Simulated,
         settings: Settings,
         registry: &Registry,
         prices: &PriceList,
     ) -> Result<Report, ReadError> {
         let mut agg = Aggregator::new();
-        let read = read_files(paths, since_ms, &mut agg)?;
+        let mut read = read_files(paths, since_ms, simulated, &mut agg)?;
+        if read.attempts == 0 && read.simulated_left_out > 0 {
+            agg = Aggregator::new();
+            read = read_files(paths, since_ms, Simulated::Include, &mut agg)?;
+        }
         let price = |id: &str, provider: &str| prices.price(registry, id, provider);
         let summary = agg.finish(settings.half_life_days * 86_400.0, &price);
         Ok(Report::from_summary(registry, read, settings, summary))

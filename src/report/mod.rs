@@ -78,7 +78,7 @@ pub use aggregate::{Aggregator, ModelStats, Rate, Summary};
 pub use build::{PriceList, Report, Row, Settings};
 pub use events::{ChainMetrics, ModelChain};
 pub use input::{InputError, parse_duration, parse_since, resolve_inputs};
-pub use read::{ReadError, ReadStats, RecordSink, read_files};
+pub use read::{ReadError, ReadStats, RecordSink, Simulated, read_files};
 pub use scores::{PassAtK, PromptScores};
 
 /// The default decay half-life: 7 days.

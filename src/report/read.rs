@@ -96,6 +96,23 @@ pub struct ReadStats {
     pub skipped_old: u64,
     /// Truncated lines skipped (one warning per file).
     pub skipped_truncated: u64,
+    /// Attempts the embedded simulator answered, counted in `attempts`.
+    pub simulated: u64,
+    /// Attempts the embedded simulator answered, left out because real ones
+    /// were read too (see [`Simulated`]).
+    pub simulated_left_out: u64,
+    /// The simulator scenarios those records came from.
+    pub simulated_scenarios: Vec<String>,
+}
+
+/// What to do with records the embedded simulator answered (their timings
+/// are time-scaled, not a real model's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Simulated {
+    /// Leave them out, counted in [`ReadStats::simulated_left_out`].
+    Skip,
+    /// Read them like any other, counted in [`ReadStats::simulated`].
+    Include,
 }
 
 /// Reads every file in turn (JSON Lines, or CSV by extension), passing records
@@ -103,6 +120,7 @@ pub struct ReadStats {
 pub fn read_files(
     paths: &[PathBuf],
     since_ms: Option<i64>,
+    simulated: Simulated,
     sink: &mut dyn RecordSink,
 ) -> Result<ReadStats, ReadError> {
     let mut stats = ReadStats::default();
@@ -117,6 +135,7 @@ pub fn read_files(
         let mut r = FileReader {
             path,
             since_ms,
+            simulated,
             sink: &mut *sink,
             stats: &mut stats,
             warned: false,
@@ -161,6 +180,8 @@ struct Line<'a> {
     validation: Option<Cow<'a, str>>,
     #[serde(default, borrow, deserialize_with = "lenient_str")]
     prompt_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "lenient_str")]
+    simulated: Option<Cow<'a, str>>,
     // Engine events.
     #[serde(default, borrow, deserialize_with = "lenient_str")]
     event: Option<Cow<'a, str>>,
@@ -198,6 +219,7 @@ struct VersionOnly {
 struct FileReader<'r> {
     path: &'r Path,
     since_ms: Option<i64>,
+    simulated: Simulated,
     sink: &'r mut dyn RecordSink,
     stats: &'r mut ReadStats,
     warned: bool,
@@ -300,6 +322,21 @@ impl FileReader<'_> {
             return Ok(());
         }
         let kind = l.kind.as_deref().unwrap_or("attempt");
+        if let Some(scenario) = l.simulated.as_deref().filter(|s| !s.is_empty()) {
+            let attempt = kind == "attempt";
+            if !self.stats.simulated_scenarios.iter().any(|s| s == scenario) {
+                self.stats.simulated_scenarios.push(scenario.to_string());
+            }
+            if self.simulated == Simulated::Skip {
+                if attempt {
+                    self.stats.simulated_left_out += 1;
+                }
+                return Ok(());
+            }
+            if attempt {
+                self.stats.simulated += 1;
+            }
+        }
         match kind {
             "attempt" => {
                 let (Some(model), Some(outcome)) = (l.model.as_deref(), l.outcome) else {
