@@ -625,11 +625,7 @@ fn simulated_runs_are_marked_kept_apart_and_never_written_silently() {
         .arg(&sim)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let text = std::fs::read_to_string(&sim).unwrap();
     let records: Vec<serde_json::Value> = text
         .lines()
@@ -650,11 +646,7 @@ fn simulated_runs_are_marked_kept_apart_and_never_written_silently() {
             .unwrap()
     };
     let json = |out: &std::process::Output| -> serde_json::Value {
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(out);
         serde_json::from_slice(&out.stdout).unwrap()
     };
     let registry = copy_registry(dir.path());
@@ -705,10 +697,13 @@ fn simulated_runs_are_marked_kept_apart_and_never_written_silently() {
         "{err}"
     );
     assert_eq!(std::fs::read_to_string(&registry).unwrap(), before);
-    let forced = run(&[sim_arg, "--write", "--simulated"], &registry);
+    assert_success(&run(&[sim_arg, "--write", "--simulated"], &registry));
+}
+
+fn assert_success(out: &std::process::Output) {
     assert!(
-        forced.status.success(),
+        out.status.success(),
         "{}",
-        String::from_utf8_lossy(&forced.stderr)
+        String::from_utf8_lossy(&out.stderr)
     );
 }
