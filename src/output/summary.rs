@@ -50,6 +50,16 @@ impl ModelSummary {
         (!per.is_empty()).then(|| per.iter().sum::<f64>() / per.len() as f64)
     }
 
+    /// The k of pass@k: the fewest validated answers any prompt has, when
+    /// `--repeat` gave more than one.
+    pub fn pass_k(&self) -> Option<u64> {
+        self.per_prompt
+            .values()
+            .map(|&(n, _)| n)
+            .min()
+            .filter(|&k| k > 1)
+    }
+
     /// Answers with extractable code / validated answers.
     pub fn well_formed_rate(&self) -> Option<f64> {
         let n = self.validated();
@@ -254,18 +264,12 @@ impl From<&ModelSummary> for JsonModel {
             gave_up: m.gave_up.clone(),
             validation: m.verdicts.clone(),
             pass_at_1: m.pass_at_k(1).map(round3),
-            pass_at_k: m
-                .per_prompt
-                .values()
-                .map(|&(n, _)| n)
-                .min()
-                .filter(|&k| k > 1)
-                .and_then(|k| {
-                    m.pass_at_k(k).map(|v| PassAtK {
-                        k,
-                        value: round3(v),
-                    })
-                }),
+            pass_at_k: m.pass_k().and_then(|k| {
+                m.pass_at_k(k).map(|v| PassAtK {
+                    k,
+                    value: round3(v),
+                })
+            }),
             well_formed_rate: m.well_formed_rate().map(round3),
         }
     }

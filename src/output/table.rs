@@ -39,15 +39,17 @@ pub fn new_table(header: &[&str], terminal: bool) -> Table {
 }
 
 /// probe's per-model table: requests, ok, 429s, other errors, p50/p95 latency,
-/// p50 TTFT, output tokens/s.
+/// p50 TTFT, output tokens/s, pass@1, pass@k (with `--repeat`: k is the
+/// fewest answers any model has for a prompt) and the share with code.
 pub fn probe_table(summary: &RunSummary, terminal: bool) -> Table {
-    let mut t = new_table(
-        &[
-            "model", "reqs", "ok", "429", "errors", "p50 ms", "p95 ms", "TTFT p50", "tok/s",
-            "pass@1", "code",
-        ],
-        terminal,
-    );
+    let k = summary.models.iter().filter_map(|m| m.pass_k()).min();
+    let pass_k = k.map(|k| format!("pass@{k}"));
+    let mut header = vec![
+        "model", "reqs", "ok", "429", "errors", "p50 ms", "p95 ms", "TTFT p50", "tok/s", "pass@1",
+    ];
+    header.extend(pass_k.as_deref());
+    header.push("code");
+    let mut t = new_table(&header, terminal);
     for m in &summary.models {
         let mut parts: Vec<String> = m.errors.iter().map(|(k, v)| format!("{v} {k}")).collect();
         parts.extend(m.gave_up.iter().map(|(k, v)| format!("{v} gave up ({k})")));
@@ -56,7 +58,7 @@ pub fn probe_table(summary: &RunSummary, terminal: bool) -> Table {
         } else {
             parts.join(", ")
         };
-        t.add_row(vec![
+        let mut row = vec![
             m.model.clone(),
             m.attempts.to_string(),
             m.ok.to_string(),
@@ -67,10 +69,12 @@ pub fn probe_table(summary: &RunSummary, terminal: bool) -> Table {
             ms(percentile(&m.ttft_ms, 50.0)),
             num(percentile(&m.tokens_per_s, 50.0)),
             pct(m.pass_at_k(1)),
-            pct(m.well_formed_rate()),
-        ]);
+        ];
+        row.extend(k.map(|k| pct(m.pass_at_k(k))));
+        row.push(pct(m.well_formed_rate()));
+        t.add_row(row);
     }
-    for col in 1..11 {
+    for col in 1..header.len() {
         if col == 4 {
             continue;
         }
@@ -79,4 +83,56 @@ pub fn probe_table(summary: &RunSummary, terminal: bool) -> Table {
         }
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(summary: &RunSummary) -> String {
+        probe_table(summary, false).to_string()
+    }
+
+    #[test]
+    fn pass_at_k_gets_a_column_only_with_repeats() {
+        let mut summary = RunSummary::with_models([("m/a", "p"), ("m/b", "p")]);
+        let set = |s: &mut RunSummary, i: usize, per: &[(u64, u64)]| {
+            let m = &mut s.models[i];
+            for (j, &(n, c)) in per.iter().enumerate() {
+                m.per_prompt.insert(format!("q{j}"), (n, c));
+                *m.verdicts.entry("passed".into()).or_default() += c;
+                *m.verdicts.entry("tests_failed".into()).or_default() += n - c;
+            }
+        };
+        set(&mut summary, 0, &[(1, 1), (1, 0)]);
+        set(&mut summary, 1, &[(1, 0), (1, 0)]);
+        let once = rendered(&summary);
+        assert!(
+            once.contains("pass@1") && !once.contains("pass@2"),
+            "{once}"
+        );
+
+        // Three answers per prompt: one of three passes on each prompt of
+        // m/a → pass@1 33%, pass@3 100%; m/b never passes.
+        let mut summary = RunSummary::with_models([("m/a", "p"), ("m/b", "p")]);
+        set(&mut summary, 0, &[(3, 1), (3, 1)]);
+        set(&mut summary, 1, &[(3, 0), (4, 0)]);
+        let text = rendered(&summary);
+        let header = text.lines().next().unwrap();
+        assert!(
+            header.contains("pass@1") && header.contains("pass@3"),
+            "{text}"
+        );
+        let row = |id: &str| {
+            text.lines()
+                .find(|l| l.contains(id))
+                .unwrap()
+                .split('|')
+                .map(str::trim)
+                .filter(|c| c.ends_with('%'))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(row("m/a"), ["33%", "100%", "100%"], "{text}");
+        assert_eq!(row("m/b"), ["0%", "0%", "100%"], "{text}");
+    }
 }
