@@ -54,7 +54,11 @@ fn under_intermittent_storms_adaptive_learns_the_slow_fallback_and_uses_the_fast
         let storm = r.sim_stats()["models"][P]["rate_limited_by_scope"]["upstream"]
             .as_u64()
             .unwrap_or(0);
-        assert!(storm > 0, "the storm reached the primary: {}", r.sim_stats());
+        assert!(
+            storm > 0,
+            "the storm reached the primary: {}",
+            r.sim_stats()
+        );
     }
     // The slow fallback (12 s to its first token where the registry says
     // 1.3 s) gets at most the prompts that chose it before its first answer
