@@ -385,6 +385,8 @@ fn every_ci_scenario_is_embedded() {
         "ci-outage",
         "ci-slow",
         "ci-upstream",
+        "ci-intermittent-storm",
+        "ci-flaky-primary",
     ] {
         let file = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fixtures/scenarios")

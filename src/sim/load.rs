@@ -67,6 +67,15 @@ const EMBEDDED: &[(&str, &str)] = &[
         "ci-upstream",
         include_str!("../../fixtures/scenarios/ci-upstream.yaml"),
     ),
+    // bench/policies.sh's scenarios where the policy decides.
+    (
+        "ci-intermittent-storm",
+        include_str!("../../fixtures/scenarios/ci-intermittent-storm.yaml"),
+    ),
+    (
+        "ci-flaky-primary",
+        include_str!("../../fixtures/scenarios/ci-flaky-primary.yaml"),
+    ),
 ];
 
 const EMBEDDED_NAMES: &[&str] = &[
@@ -84,6 +93,8 @@ const EMBEDDED_NAMES: &[&str] = &[
     "ci-outage",
     "ci-slow",
     "ci-upstream",
+    "ci-intermittent-storm",
+    "ci-flaky-primary",
 ];
 
 /// Why a scenario could not be loaded.

@@ -337,3 +337,46 @@ async fn adaptive_returns_to_a_primary_whose_failures_have_aged() {
     let r = rig.run("after", &chain).await;
     assert_eq!((r.model.as_deref(), r.attempts), (Some("A"), 1));
 }
+
+/// `ci-intermittent-storm` in miniature (bench/policies.sh: adaptive 18 %
+/// sooner than either seed policy): while the primary sits out a long
+/// Retry-After, the first fallback turns out much slower than its prior
+/// and the second is fast. Adaptive learns the slow model's latency from
+/// its first answer and sends the next prompts to the fast one;
+/// fallback-first keeps taking the next model in chain order, the slow one.
+#[tokio::test(start_paused = true)]
+async fn adaptive_learns_a_slow_fallback_and_takes_the_fast_one_during_a_cooldown() {
+    let server = || {
+        Script::server(|model, _| match model {
+            "A" => r429(RateLimitScope::Upstream, Some(60_000)).took(Duration::from_millis(300)),
+            "B" => ok(model).took(Duration::from_secs(15)),
+            _ => ok(model).took(Duration::from_millis(1500)),
+        })
+    };
+    let chain = ["A", "B", "C"];
+    let models = |rig: &Rig| rig.calls().into_iter().map(|(_, m)| m).collect::<Vec<_>>();
+
+    let adaptive = Rig::new(cfg(Policy::Adaptive), abc(), server());
+    for i in 0..4 {
+        assert!(adaptive.run(&format!("p{i}"), &chain).await.is_ok());
+    }
+    // p0 meets the 429 and tries B (its prior: 1 s, like C's; chain order
+    // breaks the tie); B's 15 s answer moves its estimate to 5.2 s, so
+    // p1-p3 go to C while A cools down.
+    assert_eq!(
+        adaptive.calls(),
+        at(&[
+            (0, "A"),
+            (300, "B"),
+            (15_300, "C"),
+            (16_800, "C"),
+            (18_300, "C")
+        ])
+    );
+
+    let fallback_first = Rig::new(cfg(Policy::FallbackFirst), abc(), server());
+    for i in 0..4 {
+        assert!(fallback_first.run(&format!("p{i}"), &chain).await.is_ok());
+    }
+    assert_eq!(models(&fallback_first), ["A", "B", "B", "B", "B"]);
+}
