@@ -85,8 +85,9 @@ pub enum Fatal {
 /// The end of one logical request.
 #[derive(Debug, Clone)]
 pub struct PromptResult {
-    /// The answer, or the last failed attempt when the prompt gave up.
-    pub final_result: Option<CallResult>,
+    /// The answer, or the last failed attempt when the prompt gave up (the
+    /// same allocation as the attempt event's `result`).
+    pub final_result: Option<Arc<CallResult>>,
     /// The model of `final_result`.
     pub model: Option<String>,
     /// HTTP attempts made.
