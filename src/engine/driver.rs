@@ -183,7 +183,7 @@ impl Engine {
         let chain = {
             let sh = self.lock();
             let mut seen = Vec::new();
-            for id in &req.chain {
+            for id in req.chain.iter() {
                 if let Some(&t) = sh.index.get(id)
                     && !seen.contains(&t)
                 {

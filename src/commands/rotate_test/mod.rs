@@ -28,6 +28,7 @@ use crate::exit::{self, Failure, ResultExt};
 use crate::output::progress;
 use crate::output::rotate::{PromptOutcome, RotateReport, RunInfo, files, junit, markdown, table};
 use crate::output::summary::RunSummary;
+use crate::wire::Message;
 
 /// The environment variable GitHub Actions sets to the job summary file.
 pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
@@ -136,12 +137,14 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
     let (run_id, command) = (Arc::<str>::from(ctx.run_id.as_str()), ctx.command);
     let require_valid = opts.require_valid;
     let jobs = {
-        let (engine, suite, chain, validation) = (
-            engine.clone(),
-            suite.clone(),
-            chain.clone(),
-            validation.clone(),
-        );
+        // Built once, shared by every prompt: the chain and each item's messages.
+        let chain: Arc<[String]> = chain.clone().into();
+        let messages: Vec<Arc<[Message]>> = suite
+            .items
+            .iter()
+            .map(|i| suite.messages(i).into())
+            .collect();
+        let (engine, suite, validation) = (engine.clone(), suite.clone(), validation.clone());
         let (pb, outcomes, observer) = (pb.clone(), outcomes.clone(), observer.clone());
         let (tasks, primary) = (tasks.clone(), primary.clone());
         futures_util::stream::iter(work.into_iter().map(move |(repeat, i)| {
@@ -154,7 +157,7 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
             let req = PromptRequest {
                 prompt_id: item.id.clone(),
                 repeat,
-                messages: suite.messages(item),
+                messages: messages[i].clone(),
                 stream,
                 max_tokens: item.max_tokens.or(suite.max_tokens),
                 chain: chain.clone(),

@@ -317,7 +317,7 @@ impl Rig {
 pub fn req(id: &str, chain: &[&str]) -> PromptRequest {
     PromptRequest {
         prompt_id: id.into(),
-        messages: vec![crate::wire::Message::user("write fizzbuzz")],
+        messages: vec![crate::wire::Message::user("write fizzbuzz")].into(),
         chain: chain.iter().map(|s| s.to_string()).collect(),
         ..PromptRequest::default()
     }
