@@ -10,7 +10,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use chrono::{DateTime, Utc};
@@ -138,10 +138,11 @@ pub enum RecordKind {
 
 /// One HTTP attempt. Times are milliseconds from the moment the request was
 /// handed to the HTTP client (`sent`), from monotonic clocks; `queue_ms` is the
-/// time from the attempt's scheduled start (when the engine handed the call
-/// to the client, right after deciding to send it) to `sent`: building and
-/// serialising the request. The engine's deliberate waits (limiter slots,
-/// backoff, Retry-After) are `wait` events, not queue time.
+/// time from the attempt's scheduled start (the instant the engine planned
+/// it for: its decision, its limiter slot, or the planned end of the wait
+/// before it) to `sent`: the engine's own work, building and serialising the
+/// request, and how late a timer woke it. The engine's deliberate waits
+/// (limiter slots, backoff, Retry-After) are `wait` events, not queue time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptRecord {
     pub schema_version: u32,
@@ -291,7 +292,12 @@ pub struct RecordSink {
     tx: Option<mpsc::Sender<Msg>>,
     thread: Option<JoinHandle<Result<u64, SinkError>>>,
     path: PathBuf,
+    /// Records the writer thread is done with, handed back to be dropped by
+    /// the threads that write (see [`RecordSink::write`]).
+    spent: Spent,
 }
+
+type Spent = Arc<Mutex<Vec<Record>>>;
 
 impl RecordSink {
     /// Opens `path` for appending (creating parent directories) and, when
@@ -307,9 +313,11 @@ impl RecordSink {
         };
         let (tx, rx) = mpsc::channel::<Msg>();
         let jsonl_path = path.to_path_buf();
+        let spent = Spent::default();
+        let writer_spent = Arc::clone(&spent);
         let thread = std::thread::Builder::new()
             .name("rotor-sink".into())
-            .spawn(move || write_loop(rx, jsonl, jsonl_path, csv))
+            .spawn(move || write_loop(rx, jsonl, jsonl_path, csv, &writer_spent))
             .map_err(|e| SinkError::Open {
                 path: path.to_path_buf(),
                 source: e,
@@ -318,6 +326,7 @@ impl RecordSink {
             tx: Some(tx),
             thread: Some(thread),
             path: path.to_path_buf(),
+            spent,
         })
     }
 
@@ -327,11 +336,29 @@ impl RecordSink {
 
     /// Queues a record; it reaches the disk within microseconds when the
     /// writer is idle, within a few milliseconds under load.
+    ///
+    /// Also drops the records the writer thread has finished with since the
+    /// last call. A record's strings were allocated by the thread that made
+    /// it; freed by the writer thread, each free would take that thread's
+    /// malloc arena lock (glibc) and the two threads would contend for it
+    /// on every record — 7 % of the client's CPU in futex calls at 30,000
+    /// records/s. Freed here, they go back to the thread's own cache.
     pub fn write(&self, record: impl Into<Record>) {
+        let spent = match self.spent.try_lock() {
+            Ok(mut s) if !s.is_empty() => std::mem::take(&mut *s),
+            _ => Vec::new(),
+        };
         if let Some(tx) = &self.tx {
             // The thread only stops on error; close() reports that error.
             let _ = tx.send(Msg::Record(record.into()));
         }
+        drop(spent);
+    }
+
+    /// Records finished with and not dropped yet (for tests).
+    #[cfg(test)]
+    fn spent_len(&self) -> usize {
+        self.spent.lock().map(|s| s.len()).unwrap_or(0)
     }
 
     /// Blocks until everything queued so far is on disk.
@@ -410,6 +437,7 @@ fn write_loop(
     file: File,
     path: PathBuf,
     mut csv: Option<(csv::Writer<File>, PathBuf)>,
+    spent: &Mutex<Vec<Record>>,
 ) -> Result<u64, SinkError> {
     let mut out = BufWriter::with_capacity(64 * 1024, file);
     let mut count = 0u64;
@@ -418,6 +446,7 @@ fn write_loop(
         message: e.to_string(),
     };
     let mut waiting: Vec<mpsc::Sender<()>> = Vec::new();
+    let mut done: Vec<Record> = Vec::new();
     // Block for the first message of a batch, take whatever else is queued,
     // then flush once.
     while let Ok(first) = rx.recv() {
@@ -430,6 +459,7 @@ fn write_loop(
                     if let (Some((w, csv_path)), Record::Attempt(a)) = (csv.as_mut(), &record) {
                         w.serialize(a.as_ref()).map_err(|e| err(csv_path, &e))?;
                     }
+                    done.push(record);
                     count += 1;
                 }
                 Msg::Flush(done) => waiting.push(done),
@@ -440,6 +470,13 @@ fn write_loop(
         if let Some((w, csv_path)) = csv.as_mut() {
             w.flush().map_err(|e| err(csv_path, &e))?;
         }
+        // Handed back, to be dropped by the threads that made them (see
+        // `RecordSink::write`); if none writes again they are dropped with
+        // the sink.
+        if let Ok(mut s) = spent.lock() {
+            s.append(&mut done);
+        }
+        done.clear();
         for done in waiting.drain(..) {
             let _ = done.send(());
         }
@@ -569,5 +606,19 @@ mod tests {
         assert_eq!(repeats.len(), 10_000, "each exactly once");
         let sink = std::sync::Arc::try_unwrap(sink).ok().unwrap();
         assert_eq!(sink.close().unwrap(), 10_000);
+    }
+
+    #[test]
+    fn written_records_are_handed_back_and_dropped_by_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = RecordSink::open(&dir.path().join("r.jsonl"), None).unwrap();
+        for _ in 0..3 {
+            sink.write(sample_attempt());
+        }
+        sink.flush();
+        assert_eq!(sink.spent_len(), 3, "the writer hands them back");
+        sink.write(sample_attempt());
+        assert_eq!(sink.spent_len(), 0, "the writing thread dropped them");
+        assert_eq!(sink.close().unwrap(), 4);
     }
 }
