@@ -11,10 +11,15 @@
 # each tool's own rate (oha: requestsPerSec; rotor: attempts / elapsed_s of
 # its --json summary, which counts from before the engine is set up to after
 # the last record is written). rotor runs without validation (--no-validate):
-# what is measured is the HTTP side.
+# what is measured is the HTTP side. A third client runs in each round too:
+# the reqwest floor (examples/reqwest_floor.rs, the least a correct client
+# does with reqwest, in rotor's client settings), which splits the gap into
+# reqwest's (floor / oha) and rotor's own (rotor / floor).
 source "$(dirname "$0")/lib.sh"
 need oha jq python3
 build
+FLOOR=${FLOOR:-target/release/examples/reqwest_floor}
+[[ -n "${NO_BUILD:-}" ]] || cargo build --release --quiet --example reqwest_floor
 ROUNDS=${ROUNDS:-3}
 N1=${N1:-5000}
 N=${N:-20000}
@@ -39,9 +44,11 @@ echo "simulator: $SIM_URL; body $(wc -c <"$WORK/body.json") bytes; rounds $ROUND
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
+echo "| concurrency | requests | oha req/s | reqwest floor req/s | rotor req/s | rotor / oha | floor / oha | rotor / floor |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
 for c in 1 8 64; do
     n=$N; [[ $c == 1 ]] && n=$N1
-    : >"$WORK/oha.$c"; : >"$WORK/rotor.$c"
+    : >"$WORK/oha.$c"; : >"$WORK/rotor.$c"; : >"$WORK/floor.$c"
     for r in $(seq 1 "$ROUNDS"); do
         curl -s -X POST "$SIM_ROOT/sim/reset" >/dev/null
         oha -n "$n" -c "$c" -m POST -H 'content-type: application/json' \
@@ -52,6 +59,9 @@ for c in 1 8 64; do
         jq '.summary.requestsPerSec' "$WORK/oha.json" >>"$WORK/oha.$c"
 
         curl -s -X POST "$SIM_ROOT/sim/reset" >/dev/null
+        "$FLOOR" "$SIM_URL/chat/completions" "$WORK/body.json" "$n" "$c" | jq '.requests_per_s' >>"$WORK/floor.$c"
+
+        curl -s -X POST "$SIM_ROOT/sim/reset" >/dev/null
         rm -f "$WORK/probe.jsonl"
         "$ROTOR" probe -q --registry "$WORK/registry.yaml" --base-url "$SIM_URL" \
             --models "$MODEL" --prompts "$PROMPT" --repeat "$n" --concurrency "$c" \
@@ -60,7 +70,8 @@ for c in 1 8 64; do
         [[ $ok == "$n" ]] || { echo "rotor: only $ok of $n were ok" >&2; exit 1; }
         jq '.attempts / .elapsed_s' "$WORK/probe.json" >>"$WORK/rotor.$c"
     done
-    o=$(median <"$WORK/oha.$c"); t=$(median <"$WORK/rotor.$c")
-    printf '| %s | %s | %.0f | %.0f | %.2f |\n' "$c" "$n" "$o" "$t" "$(echo "$t / $o" | bc -l)"
-    echo "  oha rounds: $(paste -sd' ' "$WORK/oha.$c")  rotor rounds: $(paste -sd' ' "$WORK/rotor.$c")"
+    o=$(median <"$WORK/oha.$c"); t=$(median <"$WORK/rotor.$c"); f=$(median <"$WORK/floor.$c")
+    printf '| %s | %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.2f |\n' "$c" "$n" "$o" "$f" "$t" \
+        "$(echo "$t / $o" | bc -l)" "$(echo "$f / $o" | bc -l)" "$(echo "$t / $f" | bc -l)"
+    echo "  oha rounds: $(paste -sd' ' "$WORK/oha.$c")  floor rounds: $(paste -sd' ' "$WORK/floor.$c")  rotor rounds: $(paste -sd' ' "$WORK/rotor.$c")"
 done

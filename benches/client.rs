@@ -68,6 +68,7 @@ async fn rotor_call(c: &HttpClient, ep: &Endpoint, messages: &[Message], stream:
         seed: None,
         total_timeout: Duration::from_secs(10),
         first_byte_timeout: Duration::from_secs(10),
+        scheduled: None,
     };
     let r = c.chat(ep, &spec).await;
     assert_eq!(r.outcome, Outcome::Ok, "{:?}", r.error_message);

@@ -24,10 +24,7 @@ pub mod wire;
 /// Runs a parsed command line and returns the process exit code. Errors are
 /// printed on stderr (never with a backtrace), and mapped to the documented codes.
 pub fn run(cli: cli::Cli) -> i32 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime_for(&cli.command) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -39,6 +36,66 @@ pub fn run(cli: cli::Cli) -> i32 {
         Err(e) => {
             eprintln!("error: {e:#}");
             exit::code_of(&e)
+        }
+    }
+}
+
+/// The runtime's worker threads for `command`: `None` for tokio's default
+/// (one per core).
+///
+/// The client commands get one worker. Their HTTP side never needs more than
+/// one core (a remote API answers in seconds; against the zero-delay
+/// simulator one worker answers 1.2–1.3x more requests per second than two,
+/// see BENCHMARKS.md): with two, prompts' tasks and their I/O wake-ups move
+/// between the workers, and the second worker competes for the cores with
+/// what runs beside it (the embedded simulator, which has a thread of its
+/// own, the results writer, validation's subprocesses). Work that blocks
+/// does not run on the worker (validation, the sink, `report`'s
+/// aggregation use their own threads, `spawn_blocking` or `block_in_place`,
+/// which the multi-thread runtime allows with one worker). `rotor sim`
+/// serves clients from other processes and keeps one worker per core.
+/// `TOKIO_WORKER_THREADS`, when set, wins (tokio's builder reads it).
+pub fn worker_threads(command: &cli::Command) -> Option<usize> {
+    match command {
+        cli::Command::Sim(_) => None,
+        _ => Some(1),
+    }
+}
+
+fn runtime_for(command: &cli::Command) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if let Some(n) = worker_threads(command)
+        && std::env::var_os("TOKIO_WORKER_THREADS").is_none()
+    {
+        builder.worker_threads(n);
+    }
+    builder.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn command(argv: &[&str]) -> cli::Command {
+        cli::Cli::parse_from(argv).command
+    }
+
+    #[test]
+    fn client_commands_run_on_one_worker_and_the_simulator_on_every_core() {
+        for argv in [
+            &["rotor", "probe"][..],
+            &["rotor", "rotate-test"],
+            &["rotor", "report", "x.jsonl"],
+        ] {
+            assert_eq!(worker_threads(&command(argv)), Some(1), "{argv:?}");
+        }
+        assert_eq!(worker_threads(&command(&["rotor", "sim"])), None);
+        if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+            let rt = runtime_for(&command(&["rotor", "probe"])).unwrap();
+            assert_eq!(rt.metrics().num_workers(), 1);
         }
     }
 }

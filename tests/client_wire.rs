@@ -65,13 +65,31 @@ async fn non_stream_ok_with_usage_sends_the_right_request() {
     assert_eq!(body["seed"], 7);
     assert_eq!(body["messages"][0]["content"], "Say hi");
 
-    // Without a key, no Authorization header at all.
+    // Without a key, no Authorization header at all — from the same client,
+    // which prepares each endpoint's URL and headers once.
+    let c = client();
+    let r = c.chat(&endpoint(&base), &spec(false)).await;
+    assert_eq!(r.outcome, Outcome::Ok);
+    let (headers, _) = seen.lock().unwrap().pop().unwrap();
+    assert_eq!(headers["authorization"], format!("Bearer {KEY}"));
     let mut ep = endpoint(&base);
     ep.api_key = None;
-    let r = client().chat(&ep, &spec(false)).await;
+    let r = c.chat(&ep, &spec(false)).await;
     assert_eq!(r.outcome, Outcome::Ok);
     let (headers, _) = seen.lock().unwrap().pop().unwrap();
     assert!(!headers.contains_key("authorization"));
+    assert_eq!(headers["x-title"], "rotor-test");
+
+    // The scheduled start the caller passes is where queue_ms counts from.
+    let planned = tokio::time::Instant::now() - Duration::from_millis(40);
+    let spec = rotor::client::CallSpec {
+        scheduled: Some(planned),
+        ..spec(false)
+    };
+    let r = c.chat(&ep, &spec).await;
+    assert_eq!(r.outcome, Outcome::Ok);
+    assert_eq!(r.timings.scheduled, planned);
+    assert!(r.queue_ms() >= 40.0, "{}", r.queue_ms());
 }
 
 #[tokio::test]

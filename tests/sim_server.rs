@@ -448,3 +448,27 @@ async fn embedded_scenarios_all_start_and_free_tier_lists_its_models() {
             .is_some()
     );
 }
+
+/// The embedded simulator of probe and rotate-test runs on a runtime of its
+/// own: it answers even while the caller's runtime (here a current-thread
+/// one, blocked in a synchronous request) cannot run anything. On the
+/// caller's runtime it could not answer until the read below gave up.
+#[tokio::test]
+async fn an_isolated_simulator_answers_while_the_callers_runtime_is_blocked() {
+    use std::io::{Read, Write};
+    let scenario = Scenario::from_str(FAST, "test").unwrap();
+    let sim = SimServer::start_isolated(scenario, None, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let mut conn = std::net::TcpStream::connect(sim.addr()).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    conn.write_all(b"GET /v1/models HTTP/1.1\r\nhost: sim\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer)
+        .expect("the simulator answers on its own runtime");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert_eq!(sim.stats().connections, 1);
+    sim.shutdown().await;
+}

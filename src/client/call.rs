@@ -17,7 +17,7 @@ use super::classify::{
 use super::decode::{Failure, apply_completion, judge_stream_end};
 use super::hints::{RateLimitHints, is_rate_limit_error, rate_limit_scope};
 use super::result::CallResult;
-use super::{CallSpec, Endpoint, HttpClient, request_headers};
+use super::{CallSpec, Endpoint, HttpClient};
 use crate::record::Outcome;
 use crate::secret::Secret;
 #[cfg(doc)]
@@ -62,7 +62,7 @@ impl HttpClient {
     /// retries, never follows redirects, never panics: every failure is a
     /// classified [`CallResult`].
     pub async fn chat(&self, ep: &Endpoint, spec: &CallSpec<'_>) -> CallResult {
-        let scheduled = Instant::now();
+        let handed_over = Instant::now();
         let key = ep.api_key.as_ref();
         let request = match self.build_chat(ep, spec) {
             Ok(r) => r,
@@ -76,7 +76,7 @@ impl HttpClient {
         let (client, request) = request;
         let sent = Instant::now();
         let mut r = CallResult::new(Outcome::Ok, sent);
-        r.timings.scheduled = scheduled;
+        r.timings.scheduled = spec.scheduled.unwrap_or(handed_over).min(sent);
         let total = after(sent, spec.total_timeout);
         let first_byte = after(sent, spec.first_byte_timeout);
         let resp = match timeout_at(first_byte.min(total), client.execute(request)).await {
@@ -127,18 +127,19 @@ impl HttpClient {
         &self,
         ep: &Endpoint,
         spec: &CallSpec<'_>,
-    ) -> Result<(reqwest::Client, reqwest::Request), String> {
-        let url = reqwest::Url::parse(&ep.url("chat/completions"))
-            .map_err(|e| format!("invalid base URL: {e}"))?;
-        let headers = request_headers(ep).map_err(|e| e.to_string())?;
+    ) -> Result<(&reqwest::Client, reqwest::Request), String> {
+        let prepared = self.prepared(ep)?;
         let json = encode_request(spec).map_err(|e| format!("cannot encode request: {e}"))?;
-        let client = self.client_for(&url).clone();
-        let request = client
-            .post(url)
-            .headers(headers)
-            .body(json)
-            .build()
-            .map_err(|e| format!("cannot build request: {}", e.without_url()))?;
+        let client = if prepared.direct {
+            &self.direct
+        } else {
+            &self.proxied
+        };
+        // Built directly rather than through a RequestBuilder, which would
+        // merge the headers into an empty map one by one.
+        let mut request = reqwest::Request::new(reqwest::Method::POST, prepared.url.clone());
+        *request.headers_mut() = prepared.headers.clone();
+        *request.body_mut() = Some(json.into());
         Ok((client, request))
     }
 
@@ -431,6 +432,7 @@ mod tests {
                 seed,
                 total_timeout: Duration::from_secs(1),
                 first_byte_timeout: Duration::from_secs(1),
+                scheduled: None,
             };
             let owned = ChatRequest {
                 model: spec.model.into(),

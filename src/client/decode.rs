@@ -9,7 +9,7 @@ use super::classify::{describe_error, error_object};
 use super::result::CallResult;
 use super::sse::SseEvent;
 use crate::record::Outcome;
-use crate::wire::{ChatChunk, ChatCompletion, ErrorObject};
+use crate::wire::{ChatChunk, ChatCompletion, Choice, ErrorObject, Usage};
 
 /// Why a 2xx response is not a usable answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,14 +146,42 @@ pub(crate) fn judge_stream_end(r: &CallResult, done: bool) -> Result<(), Failure
     Ok(())
 }
 
-/// Applies a complete non-streaming body that arrived at `now`.
-pub(crate) fn apply_completion(
-    r: &mut CallResult,
-    body: &[u8],
-    now: Instant,
-) -> Result<(), Failure> {
-    let text = std::str::from_utf8(body)
-        .map_err(|_| Failure::invalid("invalid_utf8", "response body is not valid UTF-8"))?;
+/// A non-streaming body: the fields of [`ChatCompletion`], with the same
+/// types (a body the one does not accept, the other does not either), and
+/// the `error` object a server may put beside them.
+#[derive(serde::Deserialize)]
+struct CompletionBody {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    object: String,
+    #[serde(default)]
+    created: i64,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    choices: Vec<Choice>,
+    #[serde(default)]
+    usage: Option<Usage>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+impl CompletionBody {
+    fn completion(self) -> ChatCompletion {
+        ChatCompletion {
+            id: self.id,
+            object: self.object,
+            created: self.created,
+            model: self.model,
+            choices: self.choices,
+            usage: self.usage,
+        }
+    }
+}
+
+/// The completion in `text`, or why it is not one.
+fn completion_or_failure(text: &str) -> Result<ChatCompletion, Failure> {
     let value: Value = serde_json::from_str(text)
         .map_err(|_| Failure::invalid("not_json", format!("response body is not JSON: {text}")))?;
     // An error object wins even next to choices: OpenRouter sends both (and
@@ -167,12 +195,29 @@ pub(crate) fn apply_completion(
             error: Some(Box::new(err)),
         });
     }
-    let completion: ChatCompletion = serde_json::from_value(value).map_err(|e| {
+    serde_json::from_value(value).map_err(|e| {
         Failure::invalid(
             "unexpected_shape",
             format!("not a chat completion ({e}): {text}"),
         )
-    })?;
+    })
+}
+
+/// Applies a complete non-streaming body that arrived at `now`.
+pub(crate) fn apply_completion(
+    r: &mut CallResult,
+    body: &[u8],
+    now: Instant,
+) -> Result<(), Failure> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| Failure::invalid("invalid_utf8", "response body is not valid UTF-8"))?;
+    let completion = match serde_json::from_str::<CompletionBody>(text) {
+        // The usual answer, read in one pass.
+        Ok(b) if !b.error.as_ref().is_some_and(reports_error) => b.completion(),
+        // An error object, or a body that is not a plain completion: the
+        // slower pass through a `Value` says which.
+        _ => completion_or_failure(text)?,
+    };
     if !completion.id.is_empty() {
         r.response_id = Some(completion.id);
     }
@@ -349,6 +394,29 @@ mod tests {
         assert_eq!(
             kind(br#"{"error":{"code":429,"message":"slow"}}"#),
             "body_error"
+        );
+        // The one-pass reading accepts exactly what the `Value` pass does:
+        // an error object still wins beside choices of the wrong shape, and
+        // the fields it does not use are type-checked all the same.
+        assert_eq!(
+            kind(br#"{"choices":"x","error":{"message":"boom"}}"#),
+            "body_error"
+        );
+        assert_eq!(
+            kind(br#"{"created":"x","choices":[{"message":{"content":"hi"}}]}"#),
+            "unexpected_shape"
+        );
+        let mut r = CallResult::new(Outcome::Ok, now);
+        apply_completion(
+            &mut r,
+            br#"{"id":"a","id":"b","choices":[{"message":{"content":"hi"}}]}"#,
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            r.response_id.as_deref(),
+            Some("b"),
+            "the last duplicate wins"
         );
     }
 

@@ -49,6 +49,11 @@ impl RateLimitHints {
     /// Reads every hint from `headers` and, for keys the headers lack, from
     /// the error body's `metadata.headers` and `metadata.availability`.
     pub fn parse(headers: &HeaderMap, body: Option<&ErrorObject>, now: SystemTime) -> Self {
+        // Most answers carry no hint at all: one pass over the header names
+        // instead of a lookup of each name below.
+        if body.is_none() && !headers.keys().any(|k| is_hint_header(k.as_str())) {
+            return RateLimitHints::default();
+        }
         let meta = body.and_then(|b| b.metadata.as_ref());
         let body_headers = meta
             .and_then(|m| m.get("headers"))
@@ -88,6 +93,13 @@ impl RateLimitHints {
             reset_epoch_ms,
         }
     }
+}
+
+/// A header [`RateLimitHints::parse`] reads (names are lower case).
+fn is_hint_header(name: &str) -> bool {
+    name.starts_with("retry-after")
+        || name.starts_with("x-ratelimit-")
+        || name.starts_with("llm_provider-retry-after")
 }
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -323,6 +335,33 @@ mod tests {
         serde_json::from_str::<crate::wire::ErrorBody>(json)
             .unwrap()
             .error
+    }
+
+    // The quick check that skips answers without hints must know every
+    // header the parse reads.
+    #[test]
+    fn every_hint_header_alone_is_read() {
+        for name in [
+            "retry-after-ms",
+            "retry-after",
+            "llm_provider-retry-after",
+            "x-ratelimit-reset",
+            "x-ratelimit-reset-requests",
+            "x-ratelimit-limit",
+            "x-ratelimit-limit-requests",
+            "x-ratelimit-remaining",
+            "x-ratelimit-remaining-requests",
+            "X-RateLimit-Limit",
+        ] {
+            let h = headers(&[(name, "5"), ("content-type", "application/json")]);
+            let hints = RateLimitHints::parse(&h, None, now());
+            assert_ne!(hints, RateLimitHints::default(), "{name}");
+        }
+        let plain = headers(&[("content-type", "application/json"), ("x-request-id", "1")]);
+        assert_eq!(
+            RateLimitHints::parse(&plain, None, now()),
+            RateLimitHints::default()
+        );
     }
 
     #[test]

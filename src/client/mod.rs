@@ -25,6 +25,7 @@ mod models;
 pub mod result;
 pub mod sse;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
@@ -145,6 +146,10 @@ pub struct CallSpec<'a> {
     pub total_timeout: Duration,
     /// Deadline for the response headers, from `sent`.
     pub first_byte_timeout: Duration,
+    /// The attempt's scheduled start (`Timings::scheduled`): the rotation
+    /// engine passes the instant it planned the call for, so a timer that
+    /// woke it late counts in `queue_ms`. `None`: when `chat` is called.
+    pub scheduled: Option<tokio::time::Instant>,
 }
 
 /// Errors building the client or checking an endpoint. Never contains the key.
@@ -170,7 +175,24 @@ pub struct HttpClient {
     direct: reqwest::Client,
     proxied: reqwest::Client,
     cfg: ClientConfig,
+    /// Endpoints already prepared for `chat`, shared by the clones.
+    prepared: Arc<Mutex<Vec<Arc<Prepared>>>>,
 }
+
+/// What every chat call to one endpoint sends the same: the URL (parsed
+/// once: parsing it, IDNA host checks included, cost a few percent of a
+/// request's CPU against a local server), the headers, and which client
+/// (direct for loopback) carries it.
+#[derive(Debug)]
+struct Prepared {
+    endpoint: Endpoint,
+    url: reqwest::Url,
+    headers: HeaderMap,
+    direct: bool,
+}
+
+/// Most endpoints kept prepared; calls to more are prepared every time.
+const MAX_PREPARED: usize = 64;
 
 impl HttpClient {
     /// Builds the client: rustls, no redirects, no retries, `TCP_NODELAY`,
@@ -196,7 +218,31 @@ impl HttpClient {
             direct: build(true)?,
             proxied: build(false)?,
             cfg,
+            prepared: Arc::default(),
         })
+    }
+
+    /// The chat URL, headers and client of `ep`, prepared once per endpoint.
+    fn prepared(&self, ep: &Endpoint) -> Result<Arc<Prepared>, String> {
+        let cache = || self.prepared.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = cache().iter().find(|p| p.endpoint == *ep) {
+            return Ok(Arc::clone(p));
+        }
+        let url = reqwest::Url::parse(&ep.url("chat/completions"))
+            .map_err(|e| format!("invalid base URL: {e}"))?;
+        let headers = request_headers(ep).map_err(|e| e.to_string())?;
+        let direct = std::ptr::eq(self.client_for(&url), &self.direct);
+        let p = Arc::new(Prepared {
+            endpoint: ep.clone(),
+            url,
+            headers,
+            direct,
+        });
+        let mut cache = cache();
+        if cache.len() < MAX_PREPARED {
+            cache.push(Arc::clone(&p));
+        }
+        Ok(p)
     }
 
     /// The settings this client was built with.

@@ -6,15 +6,16 @@
 //! All instants come from `tokio::time::Instant` (monotonic; paused time in
 //! tests). Milliseconds are `f64`.
 //!
-//! - **scheduled**: when the call was handed to the client
-//!   ([`super::HttpClient::chat`] was called). The rotation engine calls it
-//!   in the same poll as its decision to send (after any limiter wait it
-//!   chose), so this is the attempt's scheduled start.
+//! - **scheduled**: the attempt's scheduled start, [`super::CallSpec::scheduled`]:
+//!   the instant the rotation engine planned the call for (its decision to
+//!   send, the limiter slot it chose, or the planned end of the wait before
+//!   it, so a timer that fires late counts); when no caller sets it, when
+//!   [`super::HttpClient::chat`] was called.
 //! - **sent**: just before the request is handed to reqwest (after it was
 //!   built and serialised). Connection set-up (DNS, TCP, TLS) counts in every
 //!   metric below.
 //! - **queue_ms** = sent − scheduled: rotor's own delay before the request
-//!   goes out (building and serialising it).
+//!   goes out (deciding, building and serialising it, a late timer).
 //! - **latency_ms** = end − sent, where *end* is when the last byte that
 //!   matters was read: for streams the `[DONE]` event (or end of body), for
 //!   non-streaming calls the end of the body, for failures the moment the

@@ -121,10 +121,12 @@ pub async fn plan(
                     .map(|g| (name.clone(), sim_limits(&g, free_only)))
             })
             .collect();
-        let server = SimServer::start(scenario, Some(suite.clone()), "127.0.0.1:0".parse()?)
-            .await
-            .context("cannot start the embedded simulator")
-            .env_err()?;
+        // On a runtime of its own: see SimServer::start_isolated.
+        let server =
+            SimServer::start_isolated(scenario, Some(suite.clone()), "127.0.0.1:0".parse()?)
+                .await
+                .context("cannot start the embedded simulator")
+                .env_err()?;
         let endpoint = Endpoint {
             base_url: server.base_url(),
             api_key: None,

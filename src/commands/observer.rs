@@ -22,7 +22,7 @@ use tokio_util::task::TaskTracker;
 use super::run::{AttemptInfo, RunContext, attempt_record, event_record};
 use crate::engine::{AcceptFn, EngineEvent, Event, Observer};
 use crate::output::summary::RunSummary;
-use crate::record::{AttemptRecord, EventRecord, RecordSink};
+use crate::record::{AttemptRecord, RecordSink, RequestRecord};
 use crate::suite::Suite;
 use crate::validate::{CachedValidator, Validator, ValidatorConfig};
 
@@ -100,7 +100,7 @@ type Key = (String, String, u32);
 struct Pending {
     attempts: HashMap<u64, (Key, AttemptRecord)>,
     per_key: HashMap<Key, usize>,
-    requests: HashMap<Key, EventRecord>,
+    requests: HashMap<Key, RequestRecord>,
 }
 
 impl Pending {
@@ -111,7 +111,7 @@ impl Pending {
 
     /// Takes attempt `id` out; with it, the `request` record it held back
     /// when it was the last one.
-    fn take(&mut self, id: u64) -> Option<(AttemptRecord, Option<EventRecord>)> {
+    fn take(&mut self, id: u64) -> Option<(AttemptRecord, Option<RequestRecord>)> {
         let (key, record) = self.attempts.remove(&id)?;
         let left = self.per_key.get_mut(&key).map(|n| {
             *n -= 1;
@@ -174,17 +174,16 @@ impl RecordingObserver {
 
     /// Writes the `request` record of a logical prompt of `model`, after the
     /// attempt records still waiting for their verdicts.
-    pub fn request_done(&self, model: &str, request: EventRecord) {
-        let key: Key = (
-            model.to_string(),
-            request.prompt_id.clone().unwrap_or_default(),
-            request.repeat.unwrap_or(0),
-        );
-        if let Ok(mut p) = self.pending.lock()
-            && p.per_key.contains_key(&key)
-        {
-            p.requests.insert(key, request);
-            return;
+    pub fn request_done(&self, model: &str, request: RequestRecord) {
+        // Without validation no attempt waits for a verdict.
+        if self.validation.is_some() {
+            let key: Key = (model.to_string(), request.prompt_id.clone(), request.repeat);
+            if let Ok(mut p) = self.pending.lock()
+                && p.per_key.contains_key(&key)
+            {
+                p.requests.insert(key, request);
+                return;
+            }
         }
         self.sink.write(request);
     }

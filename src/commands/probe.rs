@@ -18,6 +18,7 @@ use crate::exit::{self, Failure};
 use crate::output::rotate::PromptOutcome;
 use crate::output::summary::RunSummary;
 use crate::output::{progress, table};
+use crate::wire::Message;
 
 pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
     let run_args = &args.run;
@@ -142,18 +143,25 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
     let (run_id, command) = (Arc::<str>::from(ctx.run_id.as_str()), ctx.command);
     let tasks = TaskTracker::new();
     let job_tasks = tasks.clone();
+    // Built once, shared by every repeat: each item's messages and each
+    // model's chain of one.
+    let messages: Vec<Arc<[Message]>> = suite
+        .items
+        .iter()
+        .map(|i| suite.messages(i).into())
+        .collect();
+    let chains: Vec<Arc<[String]>> = ids.iter().map(|id| Arc::from([id.clone()])).collect();
     let jobs = futures_util::stream::iter(work.map(move |(repeat, i, t)| {
-        let model = ids[t].clone();
         let engine = job_engine.clone();
         let suite = &job_suite;
         let item = &suite.items[i];
         let req = PromptRequest {
             prompt_id: item.id.clone(),
             repeat,
-            messages: suite.messages(item),
+            messages: messages[i].clone(),
             stream,
             max_tokens: item.max_tokens.or(suite.max_tokens),
-            chain: vec![model],
+            chain: chains[t].clone(),
             ..Default::default()
         };
         let pb = job_pb.clone();

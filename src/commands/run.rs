@@ -17,10 +17,11 @@ use crate::client::{CallResult, ClientConfig, HttpClient};
 use crate::engine::{EngineConfig, EngineEvent, PromptResult, Target};
 use crate::exit::{Failure, ResultExt};
 use crate::output::rotate::PromptOutcome;
-use crate::record::{AttemptRecord, EventRecord, RecordKind, RecordSink, SCHEMA_VERSION};
+use crate::record::{
+    AttemptRecord, EventRecord, RecordKind, RecordSink, RequestRecord, SCHEMA_VERSION,
+};
 use crate::registry::Registry;
 use crate::suite::Suite;
-use serde_json::json;
 
 /// How a backend label names the embedded simulator: `simulator:<scenario>`.
 pub const SIMULATOR_PREFIX: &str = "simulator:";
@@ -337,38 +338,33 @@ pub fn event_record(run_id: &str, command: &str, event: &EngineEvent) -> Option<
 pub fn request_record(
     run_id: &str,
     command: &str,
-    policy: &str,
+    policy: &'static str,
     deadline_ms: u64,
     p: &PromptOutcome,
-) -> EventRecord {
-    let mut fields = serde_json::Map::new();
-    let mut put = |k: &str, v: serde_json::Value| {
-        fields.insert(k.to_string(), v);
-    };
-    put("model_used", json!(p.model_used));
-    put("primary", json!(p.primary));
-    put("ok", json!(p.ok));
-    put("by_fallback", json!(p.by_fallback()));
-    put("attempts", json!(p.attempts));
-    put("hops", json!(p.hops));
-    put("fallbacks", json!(p.fallbacks));
-    put("waited_ms", json!(p.waited_ms));
-    put("elapsed_ms", json!(p.elapsed_ms));
-    put("gave_up", json!(p.gave_up));
-    put("policy", json!(policy));
-    put("deadline_ms", json!(deadline_ms));
-    EventRecord {
+) -> RequestRecord {
+    RequestRecord {
         schema_version: SCHEMA_VERSION,
         kind: RecordKind::Event,
         run_id: run_id.to_string(),
         ts: Utc::now(),
         command: command.to_string(),
-        event: "request".into(),
+        event: "request",
         model: p.model_used.clone().or_else(|| p.primary.clone()),
-        prompt_id: Some(p.prompt_id.clone()),
-        repeat: Some(p.repeat),
+        prompt_id: p.prompt_id.clone(),
+        repeat: p.repeat,
+        model_used: p.model_used.clone(),
+        primary: p.primary.clone(),
+        ok: p.ok,
+        by_fallback: p.by_fallback(),
+        attempts: p.attempts,
+        hops: p.hops,
+        fallbacks: p.fallbacks,
+        waited_ms: p.waited_ms,
+        elapsed_ms: p.elapsed_ms,
+        gave_up: p.gave_up.clone(),
+        policy,
+        deadline_ms,
         simulated: None,
-        fields,
     }
 }
 
@@ -490,8 +486,23 @@ mod tests {
             gave_up: None,
             failure: None,
         };
-        let v = serde_json::to_value(request_record("r1", "rotate-test", "adaptive", 5000, &p))
-            .unwrap();
+        let record = request_record("r1", "rotate-test", "adaptive", 5000, &p);
+        // Written with a type of its own, it reads back as the generic event
+        // record that report and --resume read.
+        let line = serde_json::to_string(&crate::record::Record::from(record.clone())).unwrap();
+        match serde_json::from_str::<crate::record::Record>(&line).unwrap() {
+            crate::record::Record::Event(e) => {
+                assert_eq!(e.event, "request");
+                assert_eq!(e.model.as_deref(), Some("b"));
+                assert_eq!(e.prompt_id.as_deref(), Some("fizz"));
+                assert_eq!(e.repeat, Some(1));
+                assert_eq!(e.fields["by_fallback"], true);
+                assert_eq!(e.fields["policy"], "adaptive");
+                assert_eq!(e.fields.len(), 12, "{line}");
+            }
+            other => panic!("read back as {other:?}"),
+        }
+        let v = serde_json::to_value(record).unwrap();
         assert_eq!(v["kind"], "event");
         assert_eq!(v["event"], "request");
         assert_eq!(v["prompt_id"], "fizz");

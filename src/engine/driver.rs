@@ -183,7 +183,7 @@ impl Engine {
         let chain = {
             let sh = self.lock();
             let mut seen = Vec::new();
-            for id in &req.chain {
+            for id in req.chain.iter() {
                 if let Some(&t) = sh.index.get(id)
                     && !seen.contains(&t)
                 {
@@ -202,11 +202,16 @@ impl Engine {
             cfg.deadline,
             backoff,
         );
-        let mut last: Option<(usize, CallResult)> = None;
+        let mut last: Option<(usize, Arc<CallResult>)> = None;
+        // When the prompt was due to decide again after a sleep: the sleep's
+        // end as planned (not when the timer woke it), or when a change in
+        // the shared state woke it earlier.
+        let mut due: Option<Instant> = None;
 
         loop {
             let changed = self.inner.changed.notified();
             tokio::pin!(changed);
+            let decided = self.inner.clock.now();
             let (step, events) = self.step(&mut p);
             self.emit(&req, events);
             match step {
@@ -221,7 +226,9 @@ impl Engine {
                         () = tokio::time::sleep_until(until) => {}
                         () = &mut changed => {}
                     }
-                    let slept = self.inner.clock.now().saturating_duration_since(before);
+                    let woke = self.inner.clock.now();
+                    due = Some(until.min(woke));
+                    let slept = woke.saturating_duration_since(before);
                     p.waited += slept;
                     let event = {
                         let mut sh = self.lock();
@@ -235,17 +242,27 @@ impl Engine {
                 }
                 Step::Call { target, t, at } => {
                     let slot_wait = at > self.inner.clock.now();
+                    // The attempt's scheduled start: the limiter slot it
+                    // waits for, or when it was due to decide (so a timer
+                    // that wakes the prompt late counts in `queue_ms`).
+                    let scheduled = if at > decided {
+                        at
+                    } else {
+                        due.unwrap_or(decided)
+                    };
+                    due = None;
                     self.sleep(&mut p, at).await;
                     if slot_wait && self.abandon_if_blocked(t, at) {
                         // Not sent: decide again (no attempt was made).
                         p.attempts = p.attempts.saturating_sub(1);
                         continue;
                     }
-                    let result = self.call(&target, &req, &p).await;
+                    let result = self.call(&target, &req, &p, scheduled).await;
                     let accepted = match (&req.accept, result.outcome) {
                         (Some(f), Outcome::Ok) => Some(f(&result).await),
                         _ => None,
                     };
+                    let result = Arc::new(result);
                     let (verdict, events) = self.settle(&mut p, t, &target, &result, accepted);
                     self.emit(&req, events);
                     match verdict {
@@ -401,7 +418,13 @@ impl Engine {
         }
     }
 
-    async fn call(&self, target: &Target, req: &PromptRequest, p: &PromptState) -> CallResult {
+    async fn call(
+        &self,
+        target: &Target,
+        req: &PromptRequest,
+        p: &PromptState,
+        scheduled: Instant,
+    ) -> CallResult {
         const GUARD_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
         let cfg = &self.inner.cfg;
         let sent = self.inner.clock.now();
@@ -416,6 +439,7 @@ impl Engine {
             seed: req.seed,
             total_timeout: total,
             first_byte_timeout: cfg.first_byte_timeout.min(total),
+            scheduled: Some(scheduled),
         };
         // The client keeps `total` itself and reports what it saw; this guard
         // (a little later, so it never wins a race against the client's own
@@ -428,6 +452,7 @@ impl Engine {
                 // The client should have stopped by itself; the engine's
                 // guard keeps the deadline either way.
                 let mut r = CallResult::new(Outcome::Timeout, sent);
+                r.timings.scheduled = scheduled.min(sent);
                 r.timings.end = self.inner.clock.now();
                 r.error_type = Some("total".into());
                 r.error_message = Some(format!("no answer within {} ms", guard.as_millis()));
@@ -441,7 +466,7 @@ impl Engine {
         p: &mut PromptState,
         t: usize,
         target: &Target,
-        r: &CallResult,
+        r: &Arc<CallResult>,
         accepted: Option<bool>,
     ) -> (Verdict, Vec<Event>) {
         let inner = &self.inner;
@@ -464,7 +489,9 @@ impl Engine {
                 * 1000.0,
             content_started: r.content_started,
             accepted,
-            result: Arc::new(r.clone()),
+            // The same allocation the prompt's result keeps: the answer
+            // text is not copied for the observer.
+            result: Arc::clone(r),
         }];
         let s = Settle {
             cfg: &inner.cfg,
@@ -482,7 +509,7 @@ impl Engine {
     fn finish(
         &self,
         p: &PromptState,
-        last: Option<(usize, CallResult)>,
+        last: Option<(usize, Arc<CallResult>)>,
         gave_up: Option<GiveUp>,
         fatal: Option<Fatal>,
     ) -> PromptResult {

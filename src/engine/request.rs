@@ -19,15 +19,18 @@ pub type AcceptFn =
 pub struct PromptRequest {
     pub prompt_id: String,
     pub repeat: u32,
-    pub messages: Vec<wire::Message>,
+    /// Shared: every repeat of a prompt sends the same messages, and the
+    /// caller builds them once.
+    pub messages: Arc<[wire::Message]>,
     pub stream: bool,
     pub max_tokens: Option<u32>,
     /// Sampling temperature passed to every call.
     pub temperature: Option<f32>,
     /// Sampling seed passed to every call.
     pub seed: Option<u64>,
-    /// Target ids in order of preference (unknown ids are ignored).
-    pub chain: Vec<String>,
+    /// Target ids in order of preference (unknown ids are ignored); shared
+    /// by the prompts of a run.
+    pub chain: Arc<[String]>,
     /// Optional: an `ok` answer this rejects counts as a failure (retried and
     /// blamed like an invalid response).
     pub accept: Option<AcceptFn>,
@@ -85,8 +88,9 @@ pub enum Fatal {
 /// The end of one logical request.
 #[derive(Debug, Clone)]
 pub struct PromptResult {
-    /// The answer, or the last failed attempt when the prompt gave up.
-    pub final_result: Option<CallResult>,
+    /// The answer, or the last failed attempt when the prompt gave up (the
+    /// same allocation as the attempt event's `result`).
+    pub final_result: Option<Arc<CallResult>>,
     /// The model of `final_result`.
     pub model: Option<String>,
     /// HTTP attempts made.
@@ -124,7 +128,8 @@ mod tests {
             messages: vec![
                 wire::Message::system("abcde"),
                 wire::Message::user("é".repeat(4)),
-            ],
+            ]
+            .into(),
             max_tokens: Some(100),
             ..PromptRequest::default()
         };

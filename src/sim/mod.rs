@@ -58,6 +58,8 @@ pub struct SimServer {
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<std::io::Result<()>>>,
+    /// The simulator's own runtime, when it has one ([`SimServer::start_isolated`]).
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl SimServer {
@@ -109,7 +111,39 @@ impl SimServer {
             shared,
             stop,
             task: Some(task),
+            runtime: None,
         })
+    }
+
+    /// Like [`SimServer::start`], but the simulator runs on a runtime of its
+    /// own (one worker thread, `rotor-sim`) instead of the caller's: the
+    /// embedded simulator of `probe` and `rotate-test` then neither takes
+    /// turns with the client on the client's worker nor is stalled by it.
+    pub async fn start_isolated(
+        scenario: Scenario,
+        suite: Option<Suite>,
+        addr: SocketAddr,
+    ) -> anyhow::Result<SimServer> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("rotor-sim")
+            .enable_all()
+            .build()
+            .context("cannot start the simulator's runtime")?;
+        let started = runtime
+            .spawn(SimServer::start(scenario, suite, addr))
+            .await
+            .map_err(|e| anyhow::anyhow!("the simulator did not start: {e}"));
+        match started {
+            Ok(Ok(mut server)) => {
+                server.runtime = Some(runtime);
+                Ok(server)
+            }
+            Ok(Err(e)) | Err(e) => {
+                runtime.shutdown_background();
+                Err(e)
+            }
+        }
     }
 
     /// `http://127.0.0.1:PORT/v1`.
@@ -161,5 +195,10 @@ impl SimServer {
 impl Drop for SimServer {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+        // Dropping a runtime blocks until its workers stop, which tokio
+        // forbids inside async code: let them stop in the background.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
     }
 }

@@ -43,6 +43,7 @@ pub fn spec(stream: bool) -> CallSpec<'static> {
         seed: Some(7),
         total_timeout: Duration::from_secs(3),
         first_byte_timeout: Duration::from_millis(200),
+        scheduled: None,
     }
 }
 

@@ -67,6 +67,7 @@ pub fn spec(model: &str, stream: bool) -> CallSpec<'_> {
         seed: None,
         total_timeout: TOTAL,
         first_byte_timeout: FIRST_BYTE,
+        scheduled: None,
     }
 }
 

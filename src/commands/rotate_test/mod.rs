@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use futures_util::StreamExt;
+use tokio_util::task::TaskTracker;
 
 pub use options::{RotateOptions, SIM_JITTER, scale_for_sim, scale_priors, sim_windows};
 pub use truth::lower_bound_s;
@@ -27,6 +28,7 @@ use crate::exit::{self, Failure, ResultExt};
 use crate::output::progress;
 use crate::output::rotate::{PromptOutcome, RotateReport, RunInfo, files, junit, markdown, table};
 use crate::output::summary::RunSummary;
+use crate::wire::Message;
 
 /// The environment variable GitHub Actions sets to the job summary file.
 pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
@@ -129,44 +131,68 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
 
     let outcomes: Arc<Mutex<Vec<PromptOutcome>>> = Arc::new(Mutex::new(Vec::new()));
     let stream = run_args.streaming();
-    let jobs = futures_util::stream::iter(work.into_iter().map(|(repeat, i)| {
-        let engine = engine.clone();
-        let item = &suite.items[i];
-        let accept = match (&validation, opts.require_valid) {
-            (Some(v), true) => Some(v.accept_fn(&item.id)),
-            _ => None,
-        };
-        let req = PromptRequest {
-            prompt_id: item.id.clone(),
-            repeat,
-            messages: suite.messages(item),
-            stream,
-            max_tokens: item.max_tokens.or(suite.max_tokens),
-            chain: chain.clone(),
-            accept,
-            ..Default::default()
-        };
+    // Each prompt runs as a task of its own (as in probe), so prompts run in
+    // parallel rather than all inside the main loop's task.
+    let tasks = TaskTracker::new();
+    let (run_id, command) = (Arc::<str>::from(ctx.run_id.as_str()), ctx.command);
+    let require_valid = opts.require_valid;
+    let jobs = {
+        // Built once, shared by every prompt: the chain and each item's messages.
+        let chain: Arc<[String]> = chain.clone().into();
+        let messages: Vec<Arc<[Message]>> = suite
+            .items
+            .iter()
+            .map(|i| suite.messages(i).into())
+            .collect();
+        let (engine, suite, validation) = (engine.clone(), suite.clone(), validation.clone());
         let (pb, outcomes, observer) = (pb.clone(), outcomes.clone(), observer.clone());
-        let (ctx, primary) = (&ctx, primary.clone());
-        async move {
-            let result = engine.run(req).await;
-            let outcome = PromptOutcome::from_result(&item.id, repeat, primary.as_deref(), &result);
-            let key = outcome.model_used.clone().unwrap_or_default();
-            observer.request_done(
-                &key,
-                run::request_record(&ctx.run_id, ctx.command, policy, deadline_ms, &outcome),
-            );
-            if let Ok(mut o) = outcomes.lock() {
-                o.push(outcome);
-            }
-            pb.inc(1);
-            result
-        }
-    }))
-    .buffer_unordered(run_args.concurrency);
+        let (tasks, primary) = (tasks.clone(), primary.clone());
+        futures_util::stream::iter(work.into_iter().map(move |(repeat, i)| {
+            let engine = engine.clone();
+            let item = &suite.items[i];
+            let accept = match (&validation, require_valid) {
+                (Some(v), true) => Some(v.accept_fn(&item.id)),
+                _ => None,
+            };
+            let req = PromptRequest {
+                prompt_id: item.id.clone(),
+                repeat,
+                messages: messages[i].clone(),
+                stream,
+                max_tokens: item.max_tokens.or(suite.max_tokens),
+                chain: chain.clone(),
+                accept,
+                ..Default::default()
+            };
+            let (pb, outcomes, observer) = (pb.clone(), outcomes.clone(), observer.clone());
+            let (run_id, primary) = (run_id.clone(), primary.clone());
+            run::spawn_job(&tasks, async move {
+                let prompt_id = req.prompt_id.clone();
+                let result = engine.run(req).await;
+                let outcome =
+                    PromptOutcome::from_result(&prompt_id, repeat, primary.as_deref(), &result);
+                let key = outcome.model_used.clone().unwrap_or_default();
+                observer.request_done(
+                    &key,
+                    run::request_record(&run_id, command, policy, deadline_ms, &outcome),
+                );
+                if let Ok(mut o) = outcomes.lock() {
+                    o.push(outcome);
+                }
+                pb.inc(1);
+                result
+            })
+        }))
+        .buffer_unordered(run_args.concurrency)
+    };
 
     // Results are not kept (the outcomes above hold what the report needs).
-    let outcome = run::drive_each(jobs, drop).await;
+    // The loop runs on a worker too (see probe).
+    let outcome = run::on_worker(run::drive_each(jobs, drop)).await;
+    // After an interrupt or a fatal answer the prompts still running were
+    // aborted: wait until they are gone (they hold the engine and the sink).
+    tasks.close();
+    tasks.wait().await;
     let grace = if outcome.interrupted {
         Duration::from_secs(2)
     } else {

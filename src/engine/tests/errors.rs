@@ -239,7 +239,7 @@ async fn context_length_skips_the_target_or_follows_the_servers_400() {
     let script = Script::new().on("A", [ok("short")]).on("B", [ok("long")]);
     let rig = Rig::new(cfg(Policy::FallbackFirst), targets, script);
     let mut long = req("long", &["A", "B"]);
-    long.messages = vec![crate::wire::Message::user("x".repeat(1000))];
+    long.messages = vec![crate::wire::Message::user("x".repeat(1000))].into();
     assert_eq!(rig.engine.run(long).await.model.as_deref(), Some("B"));
     assert_eq!(
         rig.fallbacks(),

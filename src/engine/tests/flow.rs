@@ -228,3 +228,60 @@ async fn the_engine_is_shared_by_spawned_tasks() {
     assert_eq!(json["models"][0]["breaker"], "closed");
     assert_eq!(json["models"][0]["attempts"], 8);
 }
+
+/// An attempt's scheduled start is the instant the engine planned it for,
+/// not when its timer woke it: here the retry after a 429 was due at 6 s and
+/// the timer fired at 6.5 s (time jumped past it), so the client's
+/// `queue_ms` (sent − scheduled) holds the 500 ms of lateness.
+#[tokio::test(start_paused = true)]
+async fn the_scheduled_start_is_the_planned_instant_not_the_late_wake_up() {
+    let script = Script::new().on("B", [r429(RateLimitScope::Model, Some(5000)), ok("b")]);
+    let rig = Rig::new(cfg(Policy::FallbackFirst), abc(), script);
+    let t0 = rig.t0;
+    let late = tokio::spawn(async move {
+        tokio::time::sleep_until(t0 + Duration::from_secs(3)).await;
+        tokio::time::advance(Duration::from_millis(3500)).await;
+    });
+    assert!(rig.run("p", &["B"]).await.is_ok());
+    late.await.unwrap();
+    assert_eq!(rig.calls(), at(&[(0, "B"), (6500, "B")]));
+    let scheduled: Vec<u64> = rig
+        .script
+        .seen()
+        .iter()
+        .map(|s| (s.scheduled.expect("the engine passes it") - t0).as_millis() as u64)
+        .collect();
+    assert_eq!(scheduled, [0, 6000]);
+    assert_eq!(rig.waits(), [("B".into(), WaitReason::RetryAfter, 5500)]);
+}
+
+/// A limiter slot the engine chose is the scheduled start of the attempt
+/// that waits for it, however late the timer wakes it.
+#[tokio::test(start_paused = true)]
+async fn a_limiter_slot_is_the_scheduled_start_of_its_attempt() {
+    let script = Script::server(|_, _| ok("x").took(Duration::from_millis(10)));
+    let mut limits = HashMap::new();
+    limits.insert(
+        "or".to_string(),
+        ProviderLimits {
+            per_window: Some(1),
+            ..ProviderLimits::default()
+        },
+    );
+    let rig = Rig::with_limits(cfg(Policy::FallbackFirst), abc(), limits, script);
+    assert!(rig.run("p1", &["A"]).await.is_ok());
+    let t0 = rig.t0;
+    let late = tokio::spawn(async move {
+        tokio::time::sleep_until(t0 + Duration::from_secs(30)).await;
+        tokio::time::advance(Duration::from_secs(40)).await;
+    });
+    assert!(rig.run("p2", &["A"]).await.is_ok());
+    late.await.unwrap();
+    let ms = |i: Instant| (i - t0).as_millis() as u64;
+    let seen = rig.script.seen();
+    let got: Vec<(u64, u64)> = seen
+        .iter()
+        .map(|s| (ms(s.at), ms(s.scheduled.expect("the engine passes it"))))
+        .collect();
+    assert_eq!(got, [(0, 0), (70_000, 61_200)]);
+}

@@ -98,6 +98,8 @@ pub struct Seen {
     pub at: Instant,
     pub model: String,
     pub total_timeout: Duration,
+    /// The scheduled start the engine passed.
+    pub scheduled: Option<Instant>,
 }
 
 /// The scripted transport.
@@ -156,6 +158,7 @@ impl Transport for Script {
                 at,
                 model: target.id.clone(),
                 total_timeout: spec.total_timeout,
+                scheduled: spec.scheduled,
             });
             let queued = self
                 .queues
@@ -314,7 +317,7 @@ impl Rig {
 pub fn req(id: &str, chain: &[&str]) -> PromptRequest {
     PromptRequest {
         prompt_id: id.into(),
-        messages: vec![crate::wire::Message::user("write fizzbuzz")],
+        messages: vec![crate::wire::Message::user("write fizzbuzz")].into(),
         chain: chain.iter().map(|s| s.to_string()).collect(),
         ..PromptRequest::default()
     }

@@ -12,14 +12,14 @@ use crate::record::Outcome;
 
 fn result(model: &str, ok: bool, elapsed_ms: u64) -> PromptResult {
     PromptResult {
-        final_result: Some(crate::client::CallResult::new(
+        final_result: Some(std::sync::Arc::new(crate::client::CallResult::new(
             if ok {
                 Outcome::Ok
             } else {
                 Outcome::RateLimited
             },
             tokio::time::Instant::now(),
-        )),
+        ))),
         model: Some(model.into()),
         attempts: if ok { 1 } else { 3 },
         hops: 1,
