@@ -198,6 +198,10 @@ pub struct ModelList {
     #[serde(default)]
     pub object: String,
     pub data: Vec<ModelInfo>,
+    /// Set by rotor's own simulator: its scenario's name (so a run against a
+    /// `rotor sim` server knows its figures are simulated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotor_simulator: Option<String>,
 }
 
 #[cfg(test)]

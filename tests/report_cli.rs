@@ -707,3 +707,45 @@ fn assert_success(out: &std::process::Output) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A `rotor sim` server behind `--base-url` says what it is in its model
+/// list, and the run's records are marked as the embedded simulator's are.
+#[test]
+fn a_rotor_sim_server_behind_base_url_marks_the_records_simulated() {
+    use std::io::BufRead;
+    let mut sim = std::process::Command::new(env!("CARGO_BIN_EXE_rotor"))
+        .args(["sim", "--scenario", "free-tier"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(sim.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line.trim().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("ext.jsonl");
+    let out = rotor()
+        .args(["probe", "--base-url", &base, "--no-validate", "--json"])
+        .args(["--models", "meta-llama/llama-3.3-8b-instruct:free"])
+        .args(["--prompts", "parse-duration"])
+        .arg("--out")
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    let _ = sim.kill();
+    let _ = sim.wait();
+    assert_success(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is rotor's simulator (scenario free-tier)"),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    assert!(text.lines().count() >= 2, "{text}");
+    for l in text.lines() {
+        let r: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert_eq!(r["simulated"], "free-tier", "{r}");
+    }
+}

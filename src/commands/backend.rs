@@ -55,6 +55,9 @@ pub struct Backend {
     pub sim: Option<SimServer>,
     /// For people and records: "simulator:free-tier", a base URL, or "registry".
     pub label: String,
+    /// The simulator scenario answering, embedded or a `rotor sim` server found
+    /// by the preflight: every record of the run says so.
+    pub simulated: Option<String>,
 }
 
 /// The run's targets (one per model, in order), the known provider limits and the backend.
@@ -136,13 +139,14 @@ pub async fn plan(
             .iter()
             .map(|id| target_for(registry, id, endpoint.clone()))
             .collect();
-        let label = format!("{}{scenario_name}", super::run::SIMULATOR_PREFIX);
+        let label = format!("simulator:{scenario_name}");
         return Ok(Plan {
             targets,
             limits: limits_by_group,
             backend: Backend {
                 sim: Some(server),
                 label,
+                simulated: Some(scenario_name.to_string()),
             },
         });
     }
@@ -168,6 +172,7 @@ pub async fn plan(
             backend: Backend {
                 sim: None,
                 label: base,
+                simulated: None,
             },
         });
     }
@@ -212,6 +217,7 @@ pub async fn plan(
         backend: Backend {
             sim: None,
             label: "registry".into(),
+            simulated: None,
         },
     })
 }

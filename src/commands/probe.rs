@@ -45,8 +45,8 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
         None => None,
     };
     let mut plan = backend::plan(run_args, &registry, &suite, &model_ids, "probe").await?;
-    let targets = run::preflight(&plan, global.quiet).await?;
-    let mut ctx = RunContext::open("probe", run_args, &plan.backend.label, resume.as_ref())?;
+    let targets = run::preflight(&mut plan, global.quiet).await?;
+    let mut ctx = RunContext::open("probe", run_args, &plan.backend, resume.as_ref())?;
     ctx.quiet = global.quiet;
 
     // Work items (repeat, suite item, target) are made as slots free up,

@@ -23,9 +23,6 @@ use crate::record::{
 use crate::registry::Registry;
 use crate::suite::Suite;
 
-/// How a backend label names the embedded simulator: `simulator:<scenario>`.
-pub const SIMULATOR_PREFIX: &str = "simulator:";
-
 /// The identity of a run and its results file.
 pub struct RunContext {
     pub run_id: String,
@@ -44,7 +41,7 @@ impl RunContext {
     pub fn open(
         command: &'static str,
         args: &RunArgs,
-        backend: &str,
+        backend: &super::backend::Backend,
         resume: Option<&super::resume::Resume>,
     ) -> anyhow::Result<Self> {
         let now = Utc::now();
@@ -56,7 +53,7 @@ impl RunContext {
                     .join(format!("{command}-{}.jsonl", now.format("%Y%m%dT%H%M%SZ")))
             });
         let mut sink = RecordSink::open(&out_path, args.csv.as_deref()).env_err()?;
-        if let Some(scenario) = backend.strip_prefix(SIMULATOR_PREFIX) {
+        if let Some(scenario) = &backend.simulated {
             sink.mark_simulated(scenario);
         }
         let run_id = resume
@@ -68,7 +65,7 @@ impl RunContext {
             out_path,
             sink: Arc::new(sink),
             started: tokio::time::Instant::now(),
-            backend: backend.to_string(),
+            backend: backend.label.clone(),
             quiet: false,
         })
     }
@@ -187,7 +184,9 @@ pub fn engine_config(
 /// rejected key ends the run at once (exit 3) instead of after hundreds of
 /// failed attempts. Targets of an unreachable local provider are dropped with a
 /// note when other targets remain.
-pub async fn preflight(plan: &Plan, quiet: bool) -> anyhow::Result<Vec<Target>> {
+///
+/// A server that says it is rotor's simulator marks the run as simulated.
+pub async fn preflight(plan: &mut Plan, quiet: bool) -> anyhow::Result<Vec<Target>> {
     if plan.backend.sim.is_some() {
         return Ok(plan.targets.clone());
     }
@@ -201,7 +200,16 @@ pub async fn preflight(plan: &Plan, quiet: bool) -> anyhow::Result<Vec<Target>> 
     let mut unreachable: Vec<(String, String)> = Vec::new();
     for (base, ep) in &bases {
         match client.list_models(ep, Duration::from_secs(10)).await {
-            Ok(_) => {}
+            Ok(list) => {
+                if let Some(scenario) = list.rotor_simulator {
+                    if !quiet {
+                        eprintln!(
+                            "note: {base} is rotor's simulator (scenario {scenario}): its figures are simulated, and the records say so"
+                        );
+                    }
+                    plan.backend.simulated = Some(scenario);
+                }
+            }
             Err(e) if e.is_auth() => {
                 return Err(Failure::environment(anyhow!(
                     "{base} rejected the API key (401)\n  hint: check the key in the environment variable named by the provider (or --api-key-env)"

@@ -308,6 +308,7 @@ async fn models(State(sh): State<Arc<Shared>>) -> Response {
     axum::Json(ModelList {
         object: "list".into(),
         data,
+        rotor_simulator: Some(sh.scenario.name.clone()),
     })
     .into_response()
 }

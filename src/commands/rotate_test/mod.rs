@@ -53,7 +53,7 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
         scale_priors(&mut plan.targets, s);
         sim_windows(&mut plan.limits, &plan.targets, &registry, s);
     }
-    let targets = run::preflight(&plan, global.quiet).await?;
+    let targets = run::preflight(&mut plan, global.quiet).await?;
     let chain: Vec<String> = chain_ids
         .iter()
         .filter(|id| targets.iter().any(|t| &t.id == *id))
@@ -67,12 +67,7 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
         Some(path) => Some(resume::load(path, "rotate-test")?),
         None => None,
     };
-    let mut ctx = RunContext::open(
-        "rotate-test",
-        run_args,
-        &plan.backend.label,
-        resume.as_ref(),
-    )?;
+    let mut ctx = RunContext::open("rotate-test", run_args, &plan.backend, resume.as_ref())?;
     ctx.quiet = global.quiet;
     if !global.quiet {
         eprintln!(
