@@ -16,6 +16,15 @@ pub fn ms(v: Option<f64>) -> String {
     }
 }
 
+/// Formats milliseconds with their unit, for prose: `906 ms`, `11.0 s`, `—`.
+pub fn duration(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x >= 10_000.0 => format!("{:.1} s", x / 1000.0),
+        Some(_) => format!("{} ms", ms(v)),
+        None => "—".into(),
+    }
+}
+
 fn pct(v: Option<f64>) -> String {
     v.map(|x| format!("{:.0}%", x * 100.0))
         .unwrap_or_else(|| "—".into())
@@ -91,6 +100,14 @@ mod tests {
 
     fn rendered(summary: &RunSummary) -> String {
         probe_table(summary, false).to_string()
+    }
+
+    #[test]
+    fn durations_in_prose_carry_one_unit() {
+        assert_eq!(duration(Some(906.4)), "906 ms");
+        assert_eq!(duration(Some(42.25)), "42.2 ms");
+        assert_eq!(duration(Some(11_040.0)), "11.0 s");
+        assert_eq!(duration(None), "—");
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::report::RotateReport;
 use super::table::{counts, pct};
-use crate::output::table::ms;
+use crate::output::table::{duration, ms};
 
 /// Most failed prompts listed.
 const MAX_FAILED_SHOWN: usize = 20;
@@ -59,7 +59,11 @@ pub fn render(r: &RotateReport) -> String {
         ),
         (
             "time to answer p50 / p95 (waits included)",
-            format!("{} / {} ms", ms(o.latency_ms.p50), ms(o.latency_ms.p95)),
+            format!(
+                "{} / {}",
+                duration(o.latency_ms.p50),
+                duration(o.latency_ms.p95)
+            ),
         ),
         ("primary share", pct(o.primary_share)),
         ("fallback rate", pct(o.fallback_rate)),

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use comfy_table::CellAlignment;
 
 use super::report::{Overall, RotateReport};
-use crate::output::table::{ms, new_table};
+use crate::output::table::{duration, ms, new_table};
 
 /// Most failed prompts listed (the JUnit file has them all).
 const MAX_FAILED_SHOWN: usize = 10;
@@ -98,12 +98,12 @@ pub fn render(r: &RotateReport, terminal: bool) -> String {
     let mut s = format!("{t}\n\n");
     let _ = writeln!(
         s,
-        "{} prompts, {} answered ({}); time to answer p50 {} ms, p95 {} ms (waits included)",
+        "{} prompts, {} answered ({}); time to answer p50 {}, p95 {} (waits included)",
         o.prompts,
         o.succeeded,
         pct(o.success_rate),
-        ms(o.latency_ms.p50),
-        ms(o.latency_ms.p95),
+        duration(o.latency_ms.p50),
+        duration(o.latency_ms.p95),
     );
     let _ = writeln!(
         s,
