@@ -224,6 +224,12 @@ fn require_valid_moves_past_a_model_whose_answers_fail_their_tests() {
     // Broken code is code: well-formed, but nothing passes.
     assert_eq!(plain.report["overall"]["pass_at_1"], 0.0);
     assert_eq!(plain.report["overall"]["well_formed_rate"], 1.0);
+    // Each prompt says what became of its answer's code, and why.
+    for p in plain.report["prompts"].as_array().unwrap() {
+        assert_eq!(p["validation"], "tests_failed", "{p}");
+        let detail = p["validation_detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("assert"), "{p}");
+    }
     // --require-valid: a broken answer is a failure, the chain moves on.
     let mut c = rotor();
     let out = dir.path().join("valid.jsonl");
@@ -253,6 +259,10 @@ fn require_valid_moves_past_a_model_whose_answers_fail_their_tests() {
     for r in valid.events("request") {
         assert_eq!(r["model_used"], F1, "{r}");
         assert_eq!(r["by_fallback"], true);
+    }
+    // The verdict shown is the answer's that counted: the fallback's.
+    for p in valid.report["prompts"].as_array().unwrap() {
+        assert_eq!(p["validation"], "passed", "{p}");
     }
 }
 

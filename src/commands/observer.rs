@@ -88,10 +88,16 @@ pub struct RecordingObserver {
     next_id: AtomicU64,
     quiet: bool,
     quota_said: Mutex<std::collections::HashSet<String>>,
+    /// Each answer's verdict and its detail, when [`Self::keep_verdicts`]
+    /// asked for them (rotate-test shows them per prompt).
+    verdicts: Option<Arc<Mutex<Verdicts>>>,
 }
 
 /// (model, prompt_id, repeat): one logical prompt of a model.
-type Key = (String, String, u32);
+pub type Key = (String, String, u32);
+
+/// The verdict (and its detail) of each validated answer, by [`Key`].
+pub type Verdicts = HashMap<Key, (String, Option<String>)>;
 
 /// Attempt records waiting for a verdict, and `request` records waiting for
 /// them: a prompt's `request` record is written after all of its attempts, so
@@ -148,7 +154,22 @@ impl RecordingObserver {
             next_id: AtomicU64::new(0),
             quiet: ctx.quiet,
             quota_said: Mutex::new(std::collections::HashSet::new()),
+            verdicts: None,
         }
+    }
+
+    /// Keeps every answer's verdict for [`Self::take_verdicts`].
+    pub fn keep_verdicts(mut self) -> Self {
+        self.verdicts = Some(Arc::default());
+        self
+    }
+
+    /// The verdicts kept so far.
+    pub fn take_verdicts(&self) -> Verdicts {
+        self.verdicts
+            .as_ref()
+            .and_then(|v| v.lock().ok().map(|mut v| std::mem::take(&mut *v)))
+            .unwrap_or_default()
     }
 
     /// Waits up to `grace` for validations in flight, then writes the records
@@ -202,19 +223,15 @@ impl RecordingObserver {
             }
         };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let key: Key = (
-            info.model.to_string(),
-            info.prompt_id.to_string(),
-            info.repeat,
-        );
         if let Ok(mut p) = self.pending.lock() {
-            p.add(id, key, record);
+            p.add(id, key_of(info), record);
         }
         let content = result.content.clone();
         let prompt_id = info.prompt_id.to_string();
         let pending = self.pending.clone();
         let summary = self.summary.clone();
         let sink = self.sink.clone();
+        let kept = self.verdicts.clone().map(|v| (v, key_of(info)));
         self.tasks.spawn(async move {
             let verdict = match validation.suite.item(&prompt_id) {
                 Some(item) => Some(validation.checker.check(item, &content).await),
@@ -230,6 +247,12 @@ impl RecordingObserver {
                     record.validation_detail = (!v.detail.is_empty()).then_some(v.detail);
                     record.validation_ms = Some((v.duration_ms * 1000.0).round() / 1000.0);
                     record.validation_isolation = Some(v.isolation.label());
+                    if let Some((kept, key)) = kept
+                        && let Ok(mut kept) = kept.lock()
+                    {
+                        let verdict = v.verdict.as_str().to_string();
+                        kept.insert(key, (verdict, record.validation_detail.clone()));
+                    }
                 }
                 Some(Err(e)) => record.validation_detail = Some(format!("not validated: {e}")),
                 None => {}
@@ -240,6 +263,14 @@ impl RecordingObserver {
             }
         });
     }
+}
+
+fn key_of(info: &AttemptInfo<'_>) -> Key {
+    (
+        info.model.to_string(),
+        info.prompt_id.to_string(),
+        info.repeat,
+    )
 }
 
 fn publish(summary: &Mutex<RunSummary>, sink: &RecordSink, record: AttemptRecord) {

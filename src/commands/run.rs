@@ -493,6 +493,8 @@ mod tests {
             elapsed_ms: 123.5,
             gave_up: None,
             failure: None,
+            validation: None,
+            validation_detail: None,
         };
         let record = request_record("r1", "rotate-test", "adaptive", 5000, &p);
         // Written with a type of its own, it reads back as the generic event

@@ -109,13 +109,16 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
     } else {
         Some(Validation::setup(suite.clone(), global.quiet).await)
     };
-    let observer = Arc::new(RecordingObserver::new(
-        &ctx,
-        run_args.streaming(),
-        summary.clone(),
-        pb.clone(),
-        validation.clone(),
-    ));
+    let observer = Arc::new(
+        RecordingObserver::new(
+            &ctx,
+            run_args.streaming(),
+            summary.clone(),
+            pb.clone(),
+            validation.clone(),
+        )
+        .keep_verdicts(),
+    );
     let engine = Engine::new(
         cfg,
         targets,
@@ -194,6 +197,7 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
         Duration::from_secs(600)
     };
     observer.finish(grace).await;
+    let mut verdicts = observer.take_verdicts();
     let snapshot = engine.snapshot();
     drop(engine);
     drop(observer);
@@ -205,6 +209,15 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
         .map_err(|_| anyhow!("prompt outcomes lock poisoned"))?
         .clone();
     prompts.sort_by(|a, b| (a.repeat, &a.prompt_id).cmp(&(b.repeat, &b.prompt_id)));
+    for p in &mut prompts {
+        let Some(model) = &p.model_used else { continue };
+        if let Some((verdict, detail)) =
+            verdicts.remove(&(model.clone(), p.prompt_id.clone(), p.repeat))
+        {
+            p.validation = Some(verdict);
+            p.validation_detail = detail;
+        }
+    }
     let simulator = match &plan.backend.sim {
         Some(sim) => {
             let label = plan

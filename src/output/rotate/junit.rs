@@ -39,6 +39,12 @@ pub fn render(r: &RotateReport) -> Result<String, quick_junit::SerializeError> {
         case.add_property(Property::new("attempts", p.attempts.to_string()));
         case.add_property(Property::new("fallbacks", p.fallbacks.to_string()));
         case.add_property(Property::new("waited_ms", p.waited_ms.to_string()));
+        if let Some(v) = &p.validation {
+            case.add_property(Property::new("validation", v.as_str()));
+        }
+        if let Some(d) = &p.validation_detail {
+            case.add_property(Property::new("validation_detail", d.as_str()));
+        }
         prompts.add_test_case(case);
     }
     report.add_test_suite(prompts);

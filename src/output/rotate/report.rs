@@ -48,6 +48,11 @@ pub struct PromptOutcome {
     pub gave_up: Option<String>,
     /// Why it failed, for people.
     pub failure: Option<String>,
+    /// The verdict on the answer's code (`passed`, `tests_failed`, …), when
+    /// it was validated.
+    pub validation: Option<String>,
+    /// What the verdict found: the first failing assertion, the syntax error.
+    pub validation_detail: Option<String>,
 }
 
 impl PromptOutcome {
@@ -74,6 +79,8 @@ impl PromptOutcome {
             elapsed_ms: round3(r.elapsed.as_secs_f64() * 1000.0),
             gave_up,
             failure,
+            validation: None,
+            validation_detail: None,
         }
     }
 

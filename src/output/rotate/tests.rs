@@ -227,3 +227,21 @@ fn without_validation_there_are_no_scores() {
     assert!(!table::render(&r, false).contains("validated answers"));
     assert!(!markdown::render(&r).contains("answers with code"));
 }
+
+#[test]
+fn each_prompt_case_carries_its_answers_verdict() {
+    let mut r = report(&thresholds(0.5));
+    r.prompts[0].validation = Some("tests_failed".into());
+    r.prompts[0].validation_detail = Some("test 2/6: assert f(1) == 2".into());
+    let xml = junit::render(&r).unwrap();
+    assert!(
+        xml.contains(r#"<property name="validation" value="tests_failed"/>"#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<property name="validation_detail" value="test 2/6: assert f(1) == 2"/>"#),
+        "{xml}"
+    );
+    // Only the validated prompt has the properties.
+    assert_eq!(xml.matches(r#"name="validation""#).count(), 1, "{xml}");
+}
