@@ -140,13 +140,14 @@ pub async fn plan(
             .map(|id| target_for(registry, id, endpoint.clone()))
             .collect();
         let label = format!("simulator:{scenario_name}");
+        let simulated = server.scenario().name.clone();
         return Ok(Plan {
             targets,
             limits: limits_by_group,
             backend: Backend {
                 sim: Some(server),
                 label,
-                simulated: Some(scenario_name.to_string()),
+                simulated: Some(simulated),
             },
         });
     }
