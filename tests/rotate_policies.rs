@@ -98,12 +98,22 @@ fn with_a_flaky_primary_adaptive_spends_fewer_attempts_on_failures() {
     // on the primary (and retries it once after backoff).
     let (a_attempts, _) = model(&adaptive, P);
     let (ff_attempts, _) = model(&fallback_first, P);
+    eprintln!(
+        "primary attempts: adaptive {a_attempts}, fallback-first {ff_attempts}; 5xx {} / {}",
+        failed(&adaptive),
+        failed(&fallback_first)
+    );
+    // About 3× fewer on an idle machine. The scenario's clock is compressed
+    // fifty times, so a busy machine stretches the run and shifts both
+    // policies' counts (the failures' evidence ages with time; breakers open
+    // and close): 1.3× was seen under three CPU hogs. The test asserts the
+    // direction only; bench/policies.sh measures the size.
     assert!(
-        a_attempts * 2 < ff_attempts,
+        a_attempts < ff_attempts,
         "attempts on the primary: adaptive {a_attempts}, fallback-first {ff_attempts}"
     );
     assert!(
-        failed(&adaptive) * 2 < failed(&fallback_first),
+        failed(&adaptive) < failed(&fallback_first),
         "5xx met: adaptive {}, fallback-first {}",
         failed(&adaptive),
         failed(&fallback_first)

@@ -72,6 +72,9 @@ pub enum GiveUpReason {
     Auth,
     /// Every model is incompatible or too small for the prompt.
     AllIncompatible,
+    /// The models that could answer in time are out of daily quota until
+    /// after the deadline (the provider's reset).
+    Quota,
 }
 
 impl GiveUpReason {
@@ -83,6 +86,7 @@ impl GiveUpReason {
             GiveUpReason::ChainExhausted => "chain_exhausted",
             GiveUpReason::Auth => "auth",
             GiveUpReason::AllIncompatible => "all_incompatible",
+            GiveUpReason::Quota => "quota",
         }
     }
 }

@@ -310,8 +310,14 @@ fn earliest(ctx: &Context, usable: &[&Candidate]) -> Decision {
             would_wait: None,
         };
     };
+    // A daily quota that resets after the deadline is the reason to name.
+    let quota = best.blocker.is_some_and(|b| b.kind == BlockKind::Quota);
     go(ctx, best).unwrap_or(Decision::GiveUp {
-        reason: GiveUpReason::Deadline,
+        reason: if quota {
+            GiveUpReason::Quota
+        } else {
+            GiveUpReason::Deadline
+        },
         would_wait: Some(best.start_at().saturating_duration_since(ctx.now)),
     })
 }

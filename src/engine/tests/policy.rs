@@ -184,6 +184,28 @@ fn give_ups_name_their_reason() {
             "{policy}"
         );
     }
+    // Out of daily quota until after the deadline: the quota is the reason.
+    let spent = blocked(cand(0, now), now + s(3600), BlockKind::Quota);
+    for policy in [Policy::Adaptive, Policy::FallbackFirst, wait_first()] {
+        c.policy = policy;
+        // Another model that is only late gives the earlier answer: deadline.
+        assert_eq!(
+            decide(&c, &[spent.clone(), later.clone()]),
+            Decision::GiveUp {
+                reason: GiveUpReason::Deadline,
+                would_wait: Some(s(300))
+            },
+            "{policy}"
+        );
+        assert_eq!(
+            decide(&c, std::slice::from_ref(&spent)),
+            Decision::GiveUp {
+                reason: GiveUpReason::Quota,
+                would_wait: Some(s(3600))
+            },
+            "{policy}"
+        );
+    }
     let mut x = cand(0, now);
     x.excluded = Some(Exclusion::Incompatible);
     let mut y = cand(1, now);

@@ -117,6 +117,14 @@ fn failure_text(r: &PromptResult, gave_up: Option<&str>) -> String {
                 .unwrap_or_default();
             format!("gave up at the deadline{would}")
         }
+        Some("quota") => {
+            let until = r
+                .gave_up
+                .and_then(|g| g.would_wait)
+                .map(|d| format!(" for another {:.0} s", d.as_secs_f64()))
+                .unwrap_or_default();
+            format!("gave up: the daily quota is spent{until}")
+        }
         Some(reason) => format!("gave up: {}", reason.replace('_', " ")),
         None => "no answer".to_string(),
     };
