@@ -191,22 +191,7 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
     }))
     .buffer_unordered(run_args.concurrency);
 
-    // Results are not kept: the records and the summary hold what counts.
-    // The loop itself runs on a worker thread too, beside the prompts' tasks,
-    // rather than on the thread that blocks on the runtime: handing a
-    // finished prompt to it and starting the next one then needs no
-    // cross-thread wake-up.
-    let outcome = run::on_worker(run::drive_each(jobs, drop)).await;
-    // After an interrupt or a fatal answer the prompts still running were
-    // aborted: wait until they are gone (they hold the engine and the sink).
-    tasks.close();
-    tasks.wait().await;
-    let grace = if outcome.interrupted {
-        Duration::from_secs(2)
-    } else {
-        Duration::from_secs(600)
-    };
-    observer.finish(grace).await;
+    let outcome = run::run_jobs(jobs, &tasks, &observer).await;
     drop(engine);
     drop(observer);
     pb.finish_and_clear();

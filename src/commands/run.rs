@@ -376,6 +376,33 @@ pub fn request_record(
     }
 }
 
+/// Runs every prompt job to its end, as both run commands do: the loop on a
+/// worker thread (beside the prompts' tasks, so handing a finished prompt
+/// over and starting the next needs no cross-thread wake-up), results not
+/// kept (the records and summaries hold what counts); then waits until the
+/// prompts aborted by an interrupt or a fatal answer are gone (they hold the
+/// engine and the sink) and lets validations in flight finish (2 s after an
+/// interrupt, else up to 10 minutes).
+pub async fn run_jobs<S>(
+    jobs: S,
+    tasks: &TaskTracker,
+    observer: &super::observer::RecordingObserver,
+) -> DriveOutcome
+where
+    S: Stream<Item = PromptResult> + Send + 'static,
+{
+    let outcome = on_worker(drive_each(jobs, drop)).await;
+    tasks.close();
+    tasks.wait().await;
+    let grace = if outcome.interrupted {
+        Duration::from_secs(2)
+    } else {
+        Duration::from_secs(600)
+    };
+    observer.finish(grace).await;
+    outcome
+}
+
 /// How the main loop ended.
 pub struct DriveOutcome {
     pub interrupted: bool,

@@ -9,7 +9,6 @@ mod options;
 mod truth;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use anyhow::anyhow;
 use futures_util::StreamExt;
@@ -184,19 +183,8 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
         .buffer_unordered(run_args.concurrency)
     };
 
-    // Results are not kept (the outcomes above hold what the report needs).
-    // The loop runs on a worker too (see probe).
-    let outcome = run::on_worker(run::drive_each(jobs, drop)).await;
-    // After an interrupt or a fatal answer the prompts still running were
-    // aborted: wait until they are gone (they hold the engine and the sink).
-    tasks.close();
-    tasks.wait().await;
-    let grace = if outcome.interrupted {
-        Duration::from_secs(2)
-    } else {
-        Duration::from_secs(600)
-    };
-    observer.finish(grace).await;
+    // The outcomes above hold what the report needs.
+    let outcome = run::run_jobs(jobs, &tasks, &observer).await;
     let mut verdicts = observer.take_verdicts();
     let snapshot = engine.snapshot();
     drop(engine);
