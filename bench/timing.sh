@@ -3,9 +3,11 @@
 # simulator's ground truth (GET /sim/log) over 1,000 requests with known
 # delays (bench/scenarios/timing.yaml: TTFT 10-40 ms, 32 tokens at 1000/s), at
 # concurrency 1 and 64, streaming and not. Prints the median and p99 of the
-# absolute error (ms) and of queue_ms, over all requests and over those on
-# reused connections (the first request of each connection also holds the
-# TCP handshake, which rotor's clock includes and the simulator's cannot see).
+# absolute error (ms) and of queue_ms. Each case runs twice: as rotor runs by
+# default (connections opened before the first prompt), and with
+# --no-warmup, over all requests and without those that opened their
+# connection (`conn_request` = 1 in /sim/log: their TCP handshake is in
+# rotor's clock and not in the simulator's).
 #
 #   bench/timing.sh            # REQUESTS=1000 by default
 #   NICE=-10 bench/timing.sh   # both processes at a higher priority than the
@@ -26,16 +28,19 @@ echo "| run | n | TTFT abs. error median / p99 (ms) | latency abs. error median 
 echo "|---|---|---|---|---|"
 for mode in stream no-stream; do
     for c in 1 64; do
-        curl -s -X POST "$SIM_ROOT/sim/reset" >/dev/null
-        before=$(curl -s "$SIM_ROOT/sim/stats" | jq .connections)
-        rm -f "$WORK/t.jsonl"
-        "${ROTOR_RUN[@]}" probe -q --registry "$WORK/registry.yaml" --base-url "$SIM_URL" \
-            --models "$MODEL" --prompts "$PROMPT" --repeat "$REQUESTS" --concurrency "$c" \
-            "--$mode" --no-validate --json --out "$WORK/t.jsonl" >/dev/null 2>&1
-        curl -s "$SIM_ROOT/sim/log" >"$WORK/log.json"
-        # Opened by the run: less the pre-flight check's and this request's own.
-        conns=$(( $(curl -s "$SIM_ROOT/sim/stats" | jq .connections) - before - 2 ))
-        python3 bench/timing_errors.py "$WORK/t.jsonl" "$WORK/log.json" "--$mode, concurrency $c, all"
-        python3 bench/timing_errors.py "$WORK/t.jsonl" "$WORK/log.json" "--$mode, concurrency $c, reused connections ($conns opened)" "$conns"
+        for warm in "" --no-warmup; do
+            curl -s -X POST "$SIM_ROOT/sim/reset" >/dev/null
+            rm -f "$WORK/t.jsonl"
+            # shellcheck disable=SC2086
+            "${ROTOR_RUN[@]}" probe -q --registry "$WORK/registry.yaml" --base-url "$SIM_URL" \
+                --models "$MODEL" --prompts "$PROMPT" --repeat "$REQUESTS" --concurrency "$c" \
+                "--$mode" $warm --no-validate --json --out "$WORK/t.jsonl" >"$WORK/t.json" 2>/dev/null
+            curl -s "$SIM_ROOT/sim/log" >"$WORK/log.json"
+            label="--$mode${warm:+ $warm}, concurrency $c"
+            python3 bench/timing_errors.py "$WORK/t.jsonl" "$WORK/log.json" "$label, all"
+            if [[ -n $warm ]]; then
+                python3 bench/timing_errors.py "$WORK/t.jsonl" "$WORK/log.json" "$label, without them" --skip-openers
+            fi
+        done
     done
 done

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compares rotor's ttft_ms and latency_ms with the simulator's ground truth.
 
-Usage: timing_errors.py RESULTS.jsonl SIM_LOG.json LABEL [SKIP_FIRST]
+Usage: timing_errors.py RESULTS.jsonl SIM_LOG.json LABEL [--skip-openers]
 
 Joins each attempt record with the /sim/log entry of the same response_id.
 The simulator's figures run from when it had parsed the request
@@ -10,11 +10,12 @@ last byte (last_byte_us) to the connection. rotor's run from `sent` (before
 the request is written) to when it read them, so the difference also holds
 the loopback transit both ways: it is an upper bound of rotor's error.
 Prints one Markdown table row: label, n, median and p99 of |error| for TTFT
-and latency, and median / p99 of queue_ms. With SKIP_FIRST = N, the first N
-requests the simulator received are left out: at concurrency N (with N
-connections in all, see `connections` in /sim/stats) those are the ones that
-opened a connection, whose TCP handshake rotor's clock includes (its `sent`
-is before the connect) and the simulator's cannot see.
+and latency, and median / p99 of queue_ms. With --skip-openers, the
+requests that opened their connection (`conn_request` = 1 in the log) are
+left out: their TCP handshake is in rotor's figures (its `sent` is before
+the connect) and not in the simulator's. (With rotor's warm-up, the
+default, no request of the run opens a connection: the row of all requests
+is the one to read.)
 """
 import json
 import sys
@@ -35,8 +36,13 @@ records = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
 attempts = [r for r in records if r.get("kind") == "attempt"]
 log = json.load(open(sys.argv[2]))
 entries = log if isinstance(log, list) else log.get("entries", [])
-skip = int(sys.argv[4]) if len(sys.argv) > 4 else 0
-by_id = {e["response_id"]: e for e in entries if e.get("response_id") and e["seq"] > skip}
+skip = "--skip-openers" in sys.argv[4:]
+by_id = {
+    e["response_id"]: e
+    for e in entries
+    if e.get("response_id") and not (skip and e.get("conn_request") == 1)
+}
+openers = sum(1 for e in entries if e.get("conn_request") == 1)
 
 ttft_err, lat_err, queue, signed = [], [], [], []
 missing = 0
@@ -64,4 +70,4 @@ def cell(v):
     return "–" if not v else f"{pct(v, 50):.3f} / {pct(v, 99):.3f}"
 
 
-print(f"| {sys.argv[3]} | {len(lat_err)} | {cell(ttft_err)} | {cell(lat_err)} | {cell(queue)} |")
+print(f"| {sys.argv[3]} ({openers} opened their connection) | {len(lat_err)} | {cell(ttft_err)} | {cell(lat_err)} | {cell(queue)} |")

@@ -228,6 +228,10 @@ pub struct RunArgs {
     /// Do not run the answers' code against the suite's tests.
     #[arg(long)]
     pub no_validate: bool,
+    /// Do not open the connections before the first prompt (with it, the
+    /// first request on each connection also measures the TCP and TLS handshakes).
+    #[arg(long)]
+    pub no_warmup: bool,
     /// Seed for the engine's jitter and, when given, the simulator's scenario
     /// (which otherwise keeps its own seed): the same seed, the same run.
     #[arg(long, value_name = "N")]

@@ -101,3 +101,77 @@ fn ttft_and_latency_agree_with_the_simulators_clock() {
         }
     }
 }
+
+/// Of the chat requests in `/sim/log`: how many came on a connection the
+/// simulator accepted after the first of them had arrived (a connection
+/// opened during the run, whose handshake a prompt waited for), how many
+/// opened their connection, and how many there were.
+fn connections_of_the_run(sim: &SimProcess) -> (usize, usize, usize) {
+    let log = sim.get_json("/sim/log");
+    let log = log.as_array().expect("log entries");
+    let num =
+        |e: &serde_json::Value, k: &str| e[k].as_u64().unwrap_or_else(|| panic!("{k} logged"));
+    let first = log.iter().map(|e| num(e, "received_us")).min().unwrap_or(0);
+    let late = log
+        .iter()
+        .filter(|e| num(e, "conn_accepted_us") >= first)
+        .count();
+    let firsts = log.iter().filter(|e| num(e, "conn_request") == 1).count();
+    (late, firsts, log.len())
+}
+
+#[test]
+fn connections_are_opened_before_the_first_prompt_unless_no_warmup() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("fixed.yaml");
+    std::fs::write(&scenario, FIXED_DELAYS).unwrap();
+    let registry = simple_registry(dir.path(), &["fixed/model"]);
+    let run = |sim: &SimProcess, extra: &[&str]| -> serde_json::Value {
+        let out = rotor(dir.path())
+            .args(["probe", "--no-validate", "--no-stream", "--json"])
+            .args(["--repeat", "24", "--concurrency", "8"])
+            .args(extra)
+            .args(["--prompts", &first_prompt()])
+            .args(["--base-url", &sim.base_url, "--models", "fixed/model"])
+            .arg("--registry")
+            .arg(&registry)
+            .arg("--out")
+            .arg(dir.path().join("w.jsonl"))
+            .assert()
+            .success();
+        serde_json::from_slice(&out.get_output().stdout).expect("--json summary")
+    };
+
+    // With the warm-up (the default), every prompt's request travels on a
+    // connection that was open before the first prompt was sent.
+    let sim = SimProcess::start(scenario.to_str().unwrap(), &[]);
+    let summary = run(&sim, &[]);
+    assert_eq!(
+        summary["connections"],
+        serde_json::json!({"opened_before_first_prompt": 8, "opened_during_run": 0}),
+        "what the client says it opened"
+    );
+    let (late, _, n) = connections_of_the_run(&sim);
+    assert_eq!(n, 24);
+    assert_eq!(late, 0, "no prompt waited for a connection to open");
+    let connections = sim.stats()["connections"].as_u64().unwrap();
+    assert_eq!(
+        connections,
+        1 + 8 + 2,
+        "one for the pre-flight check, 8 opened ahead and used by the run, and this test's two requests to /sim"
+    );
+
+    // Without it, the first request of each slot opens one.
+    let sim = SimProcess::start(scenario.to_str().unwrap(), &[]);
+    let summary = run(&sim, &["--no-warmup"]);
+    assert_eq!(
+        summary["connections"],
+        serde_json::json!({"opened_before_first_prompt": 0, "opened_during_run": 8})
+    );
+    let (_, firsts, n) = connections_of_the_run(&sim);
+    assert_eq!(n, 24);
+    assert!(
+        (1..=8).contains(&firsts),
+        "the first requests open the connections: {firsts}"
+    );
+}

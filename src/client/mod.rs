@@ -19,11 +19,13 @@
 mod body;
 mod call;
 pub mod classify;
+mod connects;
 mod decode;
 pub mod hints;
 mod models;
 pub mod result;
 pub mod sse;
+mod warm;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -32,9 +34,11 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, Header
 
 pub use body::{RawResponse, decode_body};
 pub use classify::classify_status;
+pub use connects::ConnectCounts;
 pub use hints::{RateLimitHints, parse_retry_after, rate_limit_scope};
 pub use models::ModelsError;
 pub use result::{CallResult, Timings};
+pub use warm::WarmUp;
 
 use crate::secret::Secret;
 use crate::wire;
@@ -177,6 +181,8 @@ pub struct HttpClient {
     cfg: ClientConfig,
     /// Endpoints already prepared for `chat`, shared by the clones.
     prepared: Arc<Mutex<Vec<Arc<Prepared>>>>,
+    /// The connections both clients opened (see `connects.rs`).
+    connects: connects::CountConnects,
 }
 
 /// What every chat call to one endpoint sends the same: the URL (parsed
@@ -198,6 +204,7 @@ impl HttpClient {
     /// Builds the client: rustls, no redirects, no retries, `TCP_NODELAY`,
     /// the configured connect timeout and pool size.
     pub fn new(cfg: ClientConfig) -> Result<Self, ClientError> {
+        let connects = connects::CountConnects::new();
         let build = |direct: bool| {
             let mut b = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -206,6 +213,7 @@ impl HttpClient {
                 .connect_timeout(cfg.connect_timeout)
                 .tcp_nodelay(true)
                 .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
+                .connector_layer(connects.clone())
                 .user_agent(concat!("rotor/", env!("CARGO_PKG_VERSION")));
             if direct {
                 b = b.no_proxy();
@@ -219,7 +227,13 @@ impl HttpClient {
             proxied: build(false)?,
             cfg,
             prepared: Arc::default(),
+            connects,
         })
+    }
+
+    /// The connections this client (all its clones) has opened so far.
+    pub fn connects(&self) -> ConnectCounts {
+        self.connects.counts()
     }
 
     /// The chat URL, headers and client of `ep`, prepared once per endpoint.

@@ -16,7 +16,7 @@ use crate::cli::ProbeArgs;
 use crate::engine::{Engine, PromptRequest};
 use crate::exit::{self, Failure};
 use crate::output::rotate::PromptOutcome;
-use crate::output::summary::RunSummary;
+use crate::output::summary::{JsonConnections, RunSummary};
 use crate::output::{progress, table};
 use crate::wire::Message;
 
@@ -123,13 +123,9 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
     }
     let policy = cfg.policy.name();
     let deadline_ms = cfg.deadline.as_millis() as u64;
-    let engine = Engine::new(
-        cfg,
-        targets,
-        plan_limits,
-        Arc::new(run::client(run_args)?),
-        observer.clone(),
-    );
+    let client = Arc::new(run::client(run_args)?);
+    let warm = run::warm_up(&client, &targets, run_args, to_go).await;
+    let engine = Engine::new(cfg, targets, plan_limits, client.clone(), observer.clone());
 
     let stream = run_args.streaming();
     // Each prompt runs as a task of its own, so prompts run in parallel.
@@ -209,7 +205,7 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
         .clone();
 
     if run_args.json {
-        let json = summary.to_json(
+        let mut json = summary.to_json(
             "probe",
             &run_id,
             &plan.backend.label,
@@ -217,6 +213,10 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
             outcome.interrupted,
             elapsed,
         );
+        json.connections = Some(JsonConnections {
+            opened_before_first_prompt: warm.opened,
+            opened_during_run: client.connects().started - warm.started,
+        });
         super::print_stdout(&format!("{}\n", serde_json::to_string_pretty(&json)?))?;
     } else {
         super::print_stdout(&format!(

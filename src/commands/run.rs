@@ -144,6 +144,48 @@ pub fn client(args: &RunArgs) -> anyhow::Result<HttpClient> {
         .env_err()
 }
 
+/// Opens the run's connections before its first prompt (unless
+/// `--no-warmup`): as many per endpoint as there can be requests in flight
+/// (`--concurrency`, or fewer prompts), so that no prompt's TTFT or latency
+/// holds a TCP or TLS handshake (see `client::warm`). Endpoints are warmed
+/// at once; each request gives up after 5 s (or `--timeout` when shorter).
+///
+/// Returns the connections the client has opened by then.
+pub async fn warm_up(
+    client: &HttpClient,
+    targets: &[Target],
+    args: &RunArgs,
+    prompts: usize,
+) -> crate::client::ConnectCounts {
+    let n = args.concurrency.min(prompts);
+    if args.no_warmup || n == 0 {
+        return client.connects();
+    }
+    let timeout = Duration::from_secs_f64(args.timeout.min(5.0));
+    let mut endpoints: Vec<&crate::client::Endpoint> = Vec::new();
+    for t in targets {
+        if !endpoints.contains(&&t.endpoint) {
+            endpoints.push(&t.endpoint);
+        }
+    }
+    let done = futures_util::future::join_all(
+        endpoints
+            .iter()
+            .map(|ep| async move { (ep.base_url.as_str(), client.warm_up(ep, n, timeout).await) }),
+    )
+    .await;
+    for (base, w) in done {
+        tracing::debug!(
+            base,
+            sent = w.sent,
+            answered = w.answered,
+            ms = w.elapsed.as_secs_f64() * 1e3,
+            "connections opened ahead of the run"
+        );
+    }
+    client.connects()
+}
+
 /// The engine's configuration from the registry's `rotation` section and flags.
 pub fn engine_config(
     registry: &Registry,

@@ -207,7 +207,19 @@ pub struct JsonSummary<'a> {
     pub interrupted: bool,
     pub elapsed_s: f64,
     pub attempts: u64,
+    /// The TCP connections the run's client opened (probe).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connections: Option<JsonConnections>,
     pub models: Vec<JsonModel>,
+}
+
+/// Connections opened before the first prompt (the warm-up) and during
+/// the run: the first request on each of the latter also waited for its
+/// TCP (and TLS) handshake.
+#[derive(Debug, Serialize)]
+pub struct JsonConnections {
+    pub opened_before_first_prompt: u64,
+    pub opened_during_run: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -294,6 +306,7 @@ impl RunSummary {
             interrupted,
             elapsed_s: round3(elapsed_s),
             attempts: self.attempts(),
+            connections: None,
             models: self.models.iter().map(JsonModel::from).collect(),
         }
     }

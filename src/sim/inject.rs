@@ -146,10 +146,10 @@ pub(crate) async fn fault(
 
 /// Resets the connection under the request before any header is written,
 /// then waits for hyper to drop this future with the connection. Without
-/// the connection's socket (a server started without [`ConnFd`] connect
-/// info), the nearest thing: a 200 whose body is cut at once.
+/// the connection's socket (kept only when the scenario can inject this
+/// fault, see [`Conn`]), the nearest thing: a 200 whose body is cut at once.
 ///
-/// [`ConnFd`]: crate::sim::conn::ConnFd
+/// [`Conn`]: crate::sim::conn::Conn
 async fn reset_before_headers(reply: &Reply<'_>, shutdown: &mut watch::Receiver<bool>) -> Response {
     let go = reply.go;
     if go.conn.as_ref().is_some_and(|c| c.reset()) {

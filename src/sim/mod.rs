@@ -90,21 +90,14 @@ impl SimServer {
         let listener = conn::Counting {
             inner: listener,
             shared: Arc::clone(&shared),
+            keep_fd: resets,
         };
-        let task = if resets {
-            let app = app.into_make_service_with_connect_info::<conn::ConnFd>();
-            tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stopping)
-                    .await
-            })
-        } else {
-            tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stopping)
-                    .await
-            })
-        };
+        let app = app.into_make_service_with_connect_info::<conn::Conn>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stopping)
+                .await
+        });
         tracing::debug!(%addr, scenario = %shared.scenario.name, "simulator started");
         Ok(SimServer {
             addr,

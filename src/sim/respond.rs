@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use crate::sim::answer::{self, AnswerKind};
 use crate::sim::body::{LogHandle, Script, Step, Tail, after, play, wait_until};
-use crate::sim::conn::ConnFd;
+use crate::sim::conn::Conn;
 use crate::sim::draw::Draws;
 use crate::sim::errors::{self, bytes_response};
 use crate::sim::faults::FaultKind;
@@ -39,7 +39,7 @@ pub(crate) struct Go {
     pub max_tokens: Option<u32>,
     pub prompt_tokens: u64,
     /// The connection, when the server keeps it (for `reset_before_headers`).
-    pub conn: Option<ConnFd>,
+    pub conn: Option<Conn>,
 }
 
 /// The generated text of an answer and its timing (real time).

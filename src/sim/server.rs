@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use crate::record::Outcome;
 use crate::sim::answer::AnswerKind;
 use crate::sim::body::LogHandle;
-use crate::sim::conn::ConnFd;
+use crate::sim::conn::Conn;
 use crate::sim::draw::{Draws, fnv1a, request_rng};
 use crate::sim::errors::{self, AccountLimit, ceil_ms};
 use crate::sim::faults::FaultKind;
@@ -197,6 +197,7 @@ impl Shared {
     fn reject(
         &self,
         arrived: Instant,
+        at: Option<ConnAt>,
         model: Option<&str>,
         stream: bool,
         status: u16,
@@ -212,10 +213,35 @@ impl Shared {
             received_us: us_since(inner.start, arrived),
             status,
             outcome: outcome.as_str().into(),
+            conn: at.map(|a| a.conn),
+            conn_request: at.map(|a| a.request),
+            conn_accepted_us: at.map(|a| us_since(inner.start, a.accepted)),
             ..LogEntry::default()
         };
         inner.push_log(entry);
     }
+}
+
+/// Where a request sits on its connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnAt {
+    /// The connection's 1-based order of acceptance.
+    conn: u64,
+    /// The request's 1-based position on it.
+    request: u64,
+    accepted: Instant,
+}
+
+/// Counts the request on its connection (when the server was started with
+/// connection info: always, except for a router served by hand in tests).
+fn conn_at(extensions: &Extensions) -> (Option<&Conn>, Option<ConnAt>) {
+    let conn = extensions.get::<ConnectInfo<Conn>>().map(|c| &c.0);
+    let at = conn.map(|c| ConnAt {
+        conn: c.id,
+        request: c.next_request(),
+        accepted: c.accepted,
+    });
+    (conn, at)
 }
 
 fn us_since(start: Instant, t: Instant) -> u64 {
@@ -280,7 +306,8 @@ async fn reset(State(sh): State<Arc<Shared>>) -> Response {
 /// Time of creation shown for every model (fixed so listings are stable).
 const CREATED: i64 = 1_735_689_600;
 
-async fn models(State(sh): State<Arc<Shared>>) -> Response {
+async fn models(State(sh): State<Arc<Shared>>, extensions: Extensions) -> Response {
+    let _ = conn_at(&extensions);
     let data = sh
         .scenario
         .models
@@ -335,6 +362,7 @@ async fn chat(
     body: Bytes,
 ) -> Response {
     let arrived = Instant::now();
+    let (conn, at) = conn_at(&extensions);
     let parsed = serde_json::from_slice::<ChatRequest>(&body);
     let (model, stream) = match &parsed {
         Ok(r) => (Some(r.model.as_str()), r.stream),
@@ -342,14 +370,14 @@ async fn chat(
     };
     if let Some(key) = &sh.scenario.api_key {
         if !authorized(&headers, key.expose()) {
-            sh.reject(arrived, model, stream, 401, Outcome::Auth);
+            sh.reject(arrived, at, model, stream, 401, Outcome::Auth);
             return errors::unauthorized();
         }
     }
     let req = match parsed {
         Ok(r) => r,
         Err(e) => {
-            sh.reject(arrived, None, false, 400, Outcome::BadRequest);
+            sh.reject(arrived, at, None, false, 400, Outcome::BadRequest);
             return errors::bad_request(&format!("Invalid JSON body: {e}"));
         }
     };
@@ -358,11 +386,25 @@ async fn chat(
         .get(&req.model)
         .and_then(|&i| Some((i, sh.models.get(i)?)))
     else {
-        sh.reject(arrived, Some(&req.model), stream, 404, Outcome::NotFound);
+        sh.reject(
+            arrived,
+            at,
+            Some(&req.model),
+            stream,
+            404,
+            Outcome::NotFound,
+        );
         return errors::unknown_model(&req.model);
     };
     if req.messages.is_empty() {
-        sh.reject(arrived, Some(&req.model), stream, 400, Outcome::BadRequest);
+        sh.reject(
+            arrived,
+            at,
+            Some(&req.model),
+            stream,
+            400,
+            Outcome::BadRequest,
+        );
         return errors::bad_request("Input required: specify \"prompt\" or \"messages\"");
     }
     let chars: u64 = req
@@ -373,7 +415,14 @@ async fn chat(
     let prompt_tokens = chars.div_ceil(4);
     let limit = model.context_length;
     if prompt_tokens > limit {
-        sh.reject(arrived, Some(&req.model), stream, 400, Outcome::BadRequest);
+        sh.reject(
+            arrived,
+            at,
+            Some(&req.model),
+            stream,
+            400,
+            Outcome::BadRequest,
+        );
         return errors::context_too_long(limit, prompt_tokens);
     }
     let prompt = req
@@ -391,7 +440,8 @@ async fn chat(
         req: &req,
         prompt_tokens,
         arrived,
-        conn: extensions.get::<ConnectInfo<ConnFd>>().map(|c| c.0.clone()),
+        conn: conn.cloned(),
+        at,
     };
     match admit(&sh, ask) {
         Err(limited) => *limited,
@@ -409,8 +459,9 @@ struct Ask<'a> {
     req: &'a ChatRequest,
     prompt_tokens: u64,
     arrived: Instant,
-    /// The connection, when the server keeps it (see `conn.rs`).
-    conn: Option<ConnFd>,
+    /// The connection (see `conn.rs`).
+    conn: Option<Conn>,
+    at: Option<ConnAt>,
 }
 
 /// Applies the rate limits and draws the request's fate, counting it.
@@ -447,6 +498,9 @@ fn admit(sh: &Arc<Shared>, ask: Ask<'_>) -> Result<Go, Box<Response>> {
         model: m.id.clone(),
         stream: ask.req.stream,
         received_us,
+        conn: ask.at.map(|a| a.conn),
+        conn_request: ask.at.map(|a| a.request),
+        conn_accepted_us: ask.at.map(|a| us_since(inner.start, a.accepted)),
         ..LogEntry::default()
     };
     if let Err((which, wait)) = admitted {

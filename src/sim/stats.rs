@@ -94,6 +94,18 @@ pub struct LogEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub k: Option<u64>,
     pub received_us: u64,
+    /// The TCP connection the request came on (1-based order of acceptance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conn: Option<u64>,
+    /// The request's 1-based position on its connection: 1 is the request
+    /// that opened it, whose latency on the client's side holds the TCP
+    /// (and TLS) handshake that this server's clock does not see.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conn_request: Option<u64>,
+    /// When that connection was accepted (same clock as `received_us`; 0
+    /// for one accepted before the last `/sim/reset`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conn_accepted_us: Option<u64>,
     /// HTTP status sent.
     pub status: u16,
     /// What a correct client records.
