@@ -17,6 +17,7 @@ use super::classify::{
 use super::decode::{Failure, apply_completion, judge_stream_end};
 use super::hints::{RateLimitHints, is_rate_limit_error, rate_limit_scope};
 use super::result::CallResult;
+use super::stamped::StampedBody;
 use super::{CallSpec, Endpoint, HttpClient};
 use crate::record::Outcome;
 use crate::secret::Secret;
@@ -73,13 +74,21 @@ impl HttpClient {
                 return r;
             }
         };
-        let (client, request) = request;
+        let (client, request, written) = request;
         let sent = Instant::now();
         let mut r = CallResult::new(Outcome::Ok, sent);
         r.timings.scheduled = spec.scheduled.unwrap_or(handed_over).min(sent);
         let total = after(sent, spec.total_timeout);
         let first_byte = after(sent, spec.first_byte_timeout);
-        let resp = match timeout_at(first_byte.min(total), client.execute(request)).await {
+        let resp = timeout_at(first_byte.min(total), client.execute(request)).await;
+        // The request went out when the connection asked for its body (see
+        // stamped.rs): from then on the time is the server's and the
+        // network's. A request that never went out keeps `sent`.
+        if let Some(&at) = written.get() {
+            r.timings.sent = at.max(sent);
+            r.timings.end = r.timings.sent;
+        }
+        let resp = match resp {
             Err(_) => {
                 // When both deadlines are the same instant (the engine passes
                 // first_byte = total), "no headers" is the better diagnosis.
@@ -127,7 +136,7 @@ impl HttpClient {
         &self,
         ep: &Endpoint,
         spec: &CallSpec<'_>,
-    ) -> Result<(&reqwest::Client, reqwest::Request), String> {
+    ) -> Result<(&reqwest::Client, reqwest::Request, WrittenAt), String> {
         let prepared = self.prepared(ep)?;
         let json = encode_request(spec).map_err(|e| format!("cannot encode request: {e}"))?;
         let client = if prepared.direct {
@@ -139,8 +148,9 @@ impl HttpClient {
         // merge the headers into an empty map one by one.
         let mut request = reqwest::Request::new(reqwest::Method::POST, prepared.url.clone());
         *request.headers_mut() = prepared.headers.clone();
-        *request.body_mut() = Some(json.into());
-        Ok((client, request))
+        let (body, written) = StampedBody::new(json.into());
+        *request.body_mut() = Some(reqwest::Body::wrap(body));
+        Ok((client, request, written))
     }
 
     async fn read_stream(
@@ -389,6 +399,9 @@ fn merge(headers: RateLimitHints, body: RateLimitHints) -> RateLimitHints {
 }
 
 /// Ends a call with `outcome` at this instant.
+/// When the request went out (set by [`StampedBody`]).
+type WrittenAt = std::sync::Arc<std::sync::OnceLock<Instant>>;
+
 fn fail(
     mut r: CallResult,
     outcome: Outcome,

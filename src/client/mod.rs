@@ -25,6 +25,7 @@ pub mod hints;
 mod models;
 pub mod result;
 pub mod sse;
+mod stamped;
 mod warm;
 
 use std::sync::{Arc, Mutex};

@@ -11,11 +11,15 @@
 //!   send, the limiter slot it chose, or the planned end of the wait before
 //!   it, so a timer that fires late counts); when no caller sets it, when
 //!   [`super::HttpClient::chat`] was called.
-//! - **sent**: just before the request is handed to reqwest (after it was
-//!   built and serialised). Connection set-up (DNS, TCP, TLS) counts in every
-//!   metric below.
-//! - **queue_ms** = sent − scheduled: rotor's own delay before the request
-//!   goes out (deciding, building and serialising it, a late timer).
+//! - **sent**: when the request went out: when the connection asked for its
+//!   body, just before writing it with the request head (see
+//!   `client/stamped.rs`). A request that never got that far (no connection)
+//!   keeps the instant it was handed to reqwest.
+//! - **queue_ms** = sent − scheduled: everything on rotor's side before the
+//!   request goes out: deciding, building and serialising it, a late timer,
+//!   waiting for the connection task (behind the other requests started at
+//!   the same instant), and opening a connection when none was free (DNS,
+//!   TCP, TLS: the warm-up opens them before the run).
 //! - **latency_ms** = end − sent, where *end* is when the last byte that
 //!   matters was read: for streams the `[DONE]` event (or end of body), for
 //!   non-streaming calls the end of the body, for failures the moment the
@@ -53,7 +57,7 @@ use crate::wire;
 pub struct Timings {
     /// When the call was handed to the client (the scheduled start).
     pub scheduled: Instant,
-    /// Just before the request was handed to reqwest.
+    /// When the request went out (see the module docs).
     pub sent: Instant,
     /// Response headers received.
     pub headers: Option<Instant>,
