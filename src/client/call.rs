@@ -464,4 +464,61 @@ mod tests {
             );
         }
     }
+
+    /// A request that waits for its connection (held open by the
+    /// connect-counting layer here; in a run: opening one, or the connection
+    /// task busy with other requests) counts the wait in `queue_ms`, not in
+    /// its latency: the clock starts when the request goes out.
+    #[tokio::test]
+    async fn latency_counts_from_when_the_request_went_out() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let body = r#"{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#;
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 65536];
+            // The request (head and body) arrives in one write.
+            let _ = s.read(&mut buf).await;
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = s.write_all(resp.as_bytes()).await;
+            let _ = s.read(&mut buf).await;
+        });
+        let client = HttpClient::new(super::super::ClientConfig::default()).unwrap();
+        let ep = Endpoint {
+            base_url: format!("http://{addr}/v1"),
+            api_key: None,
+            headers: Vec::new(),
+        };
+        let hold = client.connects.hold();
+        let call = {
+            let (client, ep) = (client.clone(), ep.clone());
+            tokio::spawn(async move {
+                let messages = vec![Message::user("hi")];
+                let spec = CallSpec {
+                    model: "m",
+                    messages: &messages,
+                    stream: false,
+                    max_tokens: None,
+                    temperature: None,
+                    seed: None,
+                    total_timeout: Duration::from_secs(30),
+                    first_byte_timeout: Duration::from_secs(30),
+                    scheduled: None,
+                };
+                client.chat(&ep, &spec).await
+            })
+        };
+        let wait = Duration::from_millis(300);
+        tokio::time::sleep(wait).await;
+        drop(hold);
+        let r = call.await.unwrap();
+        assert_eq!(r.outcome, Outcome::Ok, "{r:?}");
+        let waited = wait.as_secs_f64() * 1e3;
+        assert!(r.queue_ms() >= waited, "queue_ms {}", r.queue_ms());
+        assert!(r.latency_ms() < waited, "latency_ms {}", r.latency_ms());
+    }
 }
