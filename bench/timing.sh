@@ -36,10 +36,11 @@ for mode in stream no-stream; do
                 --models "$MODEL" --prompts "$PROMPT" --repeat "$REQUESTS" --concurrency "$c" \
                 "--$mode" $warm --no-validate --json --out "$WORK/t.jsonl" >"$WORK/t.json" 2>/dev/null
             curl -s "$SIM_ROOT/sim/log" >"$WORK/log.json"
-            label="--$mode${warm:+ $warm}, concurrency $c"
+            opened=$(jq -r '"\(.connections.opened_before_first_prompt) / \(.connections.opened_during_run)"' "$WORK/t.json")
+            label="--$mode${warm:+ $warm}, concurrency $c (connections opened before / during the run: $opened)"
             python3 bench/timing_errors.py "$WORK/t.jsonl" "$WORK/log.json" "$label, all"
             if [[ -n $warm ]]; then
-                python3 bench/timing_errors.py "$WORK/t.jsonl" "$WORK/log.json" "$label, without them" --skip-openers
+                python3 bench/timing_errors.py "$WORK/t.jsonl" "$WORK/log.json" "$label, without the first request of each connection" --skip-openers
             fi
         done
     done

@@ -42,7 +42,6 @@ by_id = {
     for e in entries
     if e.get("response_id") and not (skip and e.get("conn_request") == 1)
 }
-openers = sum(1 for e in entries if e.get("conn_request") == 1)
 
 ttft_err, lat_err, queue, signed = [], [], [], []
 missing = 0
@@ -70,4 +69,4 @@ def cell(v):
     return "–" if not v else f"{pct(v, 50):.3f} / {pct(v, 99):.3f}"
 
 
-print(f"| {sys.argv[3]} ({openers} opened their connection) | {len(lat_err)} | {cell(ttft_err)} | {cell(lat_err)} | {cell(queue)} |")
+print(f"| {sys.argv[3]} | {len(lat_err)} | {cell(ttft_err)} | {cell(lat_err)} | {cell(queue)} |")
