@@ -133,12 +133,14 @@ pub enum RecordKind {
     Event,
 }
 
-/// One HTTP attempt. Times are milliseconds from the moment the request was
-/// handed to the HTTP client (`sent`), from monotonic clocks; `queue_ms` is the
-/// time from the attempt's scheduled start (the instant the engine planned
-/// it for: its decision, its limiter slot, or the planned end of the wait
-/// before it) to `sent`: the engine's own work, building and serialising the
-/// request, and how late a timer woke it. The engine's deliberate waits
+/// One HTTP attempt. Times are milliseconds from the moment the request went
+/// out (`sent`: when the connection asked for its body, see
+/// `client/stamped.rs`), from monotonic clocks; `queue_ms` is the time from
+/// the attempt's scheduled start (the instant the engine planned it for: its
+/// decision, its limiter slot, or the planned end of the wait before it) to
+/// `sent`: the engine's own work, building and serialising the request, the
+/// hand-over to the connection (opening one when none is free), and how late
+/// a timer woke it. The engine's deliberate waits
 /// (limiter slots, backoff, Retry-After) are `wait` events, not queue time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttemptRecord {
