@@ -215,7 +215,7 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
         );
         json.connections = Some(JsonConnections {
             opened_before_first_prompt: warm.opened,
-            opened_during_run: client.connects().started - warm.started,
+            opened_during_run: client.connects().opened - warm.opened,
         });
         super::print_stdout(&format!("{}\n", serde_json::to_string_pretty(&json)?))?;
     } else {
