@@ -393,3 +393,74 @@ fn sigint_keeps_finished_attempts_and_exits_130() {
         "every finished attempt is on disk and in the summary"
     );
 }
+
+/// A server that answers `GET` and `POST` at once but never answers `HEAD`:
+/// the warm-up gives up after `--timeout` (at most 5 s), says so, and the
+/// run goes on over connections of its own.
+#[test]
+fn a_warm_up_left_unanswered_is_noted_and_the_run_goes_on() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { return };
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 65536];
+                loop {
+                    let n = match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    let req = String::from_utf8_lossy(&buf[..n]);
+                    if req.starts_with("HEAD") {
+                        // Hold the connection, never answer.
+                        std::thread::sleep(Duration::from_secs(30));
+                        return;
+                    }
+                    let body = if req.starts_with("GET") {
+                        r#"{"object":"list","data":[{"id":"w/m","object":"model"}]}"#.to_string()
+                    } else {
+                        r#"{"id":"x","object":"chat.completion","created":1,"model":"w/m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#.to_string()
+                    };
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if s.write_all(resp.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let registry = simple_registry(dir.path(), &["w/m"]);
+    let started = Instant::now();
+    let out = rotor(dir.path())
+        .args(["probe", "--no-validate", "--no-stream", "--json"])
+        .args(["--timeout", "1", "--concurrency", "2", "--repeat", "2"])
+        .args(["--prompts", &first_prompt()])
+        .args([
+            "--base-url",
+            &format!("http://{addr}/v1"),
+            "--models",
+            "w/m",
+        ])
+        .arg("--registry")
+        .arg(&registry)
+        .arg("--out")
+        .arg(dir.path().join("w.jsonl"))
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        stderr
+            .contains("note: 2 of 2 requests that open connections ahead of the run got no answer"),
+        "{stderr}"
+    );
+    let summary: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(summary["models"][0]["ok"], 2, "the run went on: {summary}");
+    assert_eq!(summary["connections"]["opened_during_run"], 2);
+    assert!(started.elapsed() < Duration::from_secs(30));
+}

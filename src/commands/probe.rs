@@ -124,7 +124,7 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
     let policy = cfg.policy.name();
     let deadline_ms = cfg.deadline.as_millis() as u64;
     let client = Arc::new(run::client(run_args)?);
-    let warm = run::warm_up(&client, &targets, run_args, to_go).await;
+    let warm = run::warm_up(&client, &targets, run_args, to_go, global.quiet).await;
     let engine = Engine::new(cfg, targets, plan_limits, client.clone(), observer.clone());
 
     let stream = run_args.streaming();

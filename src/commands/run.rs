@@ -151,11 +151,16 @@ pub fn client(args: &RunArgs) -> anyhow::Result<HttpClient> {
 /// at once; each request gives up after 5 s (or `--timeout` when shorter).
 ///
 /// Returns the connections the client has opened by then.
+///
+/// A server that leaves some of them unanswered gets a note on stderr
+/// (unless `quiet`): the run waited for them, and its first requests will
+/// open connections of their own.
 pub async fn warm_up(
     client: &HttpClient,
     targets: &[Target],
     args: &RunArgs,
     prompts: usize,
+    quiet: bool,
 ) -> crate::client::ConnectCounts {
     let n = args.concurrency.min(prompts);
     if args.no_warmup || n == 0 {
@@ -175,6 +180,14 @@ pub async fn warm_up(
     )
     .await;
     for (base, w) in done {
+        if w.answered < w.sent && !quiet {
+            eprintln!(
+                "note: {} of {} requests that open connections ahead of the run got no answer from {base} within {}; the first requests will open their own (--no-warmup skips this step)",
+                w.sent - w.answered,
+                w.sent,
+                crate::output::table::duration(Some(w.elapsed.as_secs_f64() * 1e3)),
+            );
+        }
         tracing::debug!(
             base,
             sent = w.sent,

@@ -119,7 +119,7 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
         .keep_verdicts(),
     );
     let client = Arc::new(run::client(run_args)?);
-    run::warm_up(&client, &targets, run_args, work.len()).await;
+    run::warm_up(&client, &targets, run_args, work.len(), global.quiet).await;
     let engine = Engine::new(cfg, targets, plan.limits, client, observer.clone());
 
     let outcomes: Arc<Mutex<Vec<PromptOutcome>>> = Arc::new(Mutex::new(Vec::new()));
