@@ -363,6 +363,9 @@ async fn chat(
 ) -> Response {
     let arrived = Instant::now();
     let (conn, at) = conn_at(&extensions);
+    let reject = |model: Option<&str>, stream: bool, status: u16, outcome: Outcome| {
+        sh.reject(arrived, at, model, stream, status, outcome);
+    };
     let parsed = serde_json::from_slice::<ChatRequest>(&body);
     let (model, stream) = match &parsed {
         Ok(r) => (Some(r.model.as_str()), r.stream),
@@ -370,14 +373,14 @@ async fn chat(
     };
     if let Some(key) = &sh.scenario.api_key {
         if !authorized(&headers, key.expose()) {
-            sh.reject(arrived, at, model, stream, 401, Outcome::Auth);
+            reject(model, stream, 401, Outcome::Auth);
             return errors::unauthorized();
         }
     }
     let req = match parsed {
         Ok(r) => r,
         Err(e) => {
-            sh.reject(arrived, at, None, false, 400, Outcome::BadRequest);
+            reject(None, false, 400, Outcome::BadRequest);
             return errors::bad_request(&format!("Invalid JSON body: {e}"));
         }
     };
@@ -386,25 +389,11 @@ async fn chat(
         .get(&req.model)
         .and_then(|&i| Some((i, sh.models.get(i)?)))
     else {
-        sh.reject(
-            arrived,
-            at,
-            Some(&req.model),
-            stream,
-            404,
-            Outcome::NotFound,
-        );
+        reject(Some(&req.model), stream, 404, Outcome::NotFound);
         return errors::unknown_model(&req.model);
     };
     if req.messages.is_empty() {
-        sh.reject(
-            arrived,
-            at,
-            Some(&req.model),
-            stream,
-            400,
-            Outcome::BadRequest,
-        );
+        reject(Some(&req.model), stream, 400, Outcome::BadRequest);
         return errors::bad_request("Input required: specify \"prompt\" or \"messages\"");
     }
     let chars: u64 = req
@@ -415,14 +404,7 @@ async fn chat(
     let prompt_tokens = chars.div_ceil(4);
     let limit = model.context_length;
     if prompt_tokens > limit {
-        sh.reject(
-            arrived,
-            at,
-            Some(&req.model),
-            stream,
-            400,
-            Outcome::BadRequest,
-        );
+        reject(Some(&req.model), stream, 400, Outcome::BadRequest);
         return errors::context_too_long(limit, prompt_tokens);
     }
     let prompt = req
