@@ -333,6 +333,14 @@ fn against_a_separate_sim_an_unknown_daily_quota_stops_at_the_first_account_day_
     run.expect_code(0);
     let stats = sim.get("/sim/stats");
     let log = sim.get("/sim/log");
+    // One endpoint for the whole chain: one connection per slot, opened
+    // before the first prompt, and each request of the run on one of them.
+    assert_eq!(
+        run.report["connections"],
+        serde_json::json!({"opened_before_first_prompt": 2, "opened_during_run": 0}),
+        "{}",
+        run.report
+    );
     let start = stats["start_epoch_ms"].as_f64().unwrap();
     assert!(start > 1.6e12, "start_epoch_ms: {stats}");
 

@@ -16,7 +16,7 @@ use crate::cli::ProbeArgs;
 use crate::engine::{Engine, PromptRequest};
 use crate::exit::{self, Failure};
 use crate::output::rotate::PromptOutcome;
-use crate::output::summary::{JsonConnections, RunSummary};
+use crate::output::summary::RunSummary;
 use crate::output::{progress, table};
 use crate::wire::Message;
 
@@ -213,10 +213,7 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
             outcome.interrupted,
             elapsed,
         );
-        json.connections = Some(JsonConnections {
-            opened_before_first_prompt: warm.opened,
-            opened_during_run: client.connects().opened - warm.opened,
-        });
+        json.connections = Some(run::connections_of_run(&client, warm));
         super::print_stdout(&format!("{}\n", serde_json::to_string_pretty(&json)?))?;
     } else {
         super::print_stdout(&format!(

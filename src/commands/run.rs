@@ -199,6 +199,18 @@ pub async fn warm_up(
     client.connects()
 }
 
+/// The connections `client` opened before the first prompt (`warm`, what
+/// [`warm_up`] returned) and since.
+pub fn connections_of_run(
+    client: &HttpClient,
+    warm: crate::client::ConnectCounts,
+) -> crate::output::summary::JsonConnections {
+    crate::output::summary::JsonConnections {
+        opened_before_first_prompt: warm.opened,
+        opened_during_run: client.connects().opened.saturating_sub(warm.opened),
+    }
+}
+
 /// The engine's configuration from the registry's `rotation` section and flags.
 pub fn engine_config(
     registry: &Registry,

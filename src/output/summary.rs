@@ -216,7 +216,7 @@ pub struct JsonSummary<'a> {
 /// Connections opened before the first prompt (the warm-up) and during
 /// the run: the first request on each of the latter also waited for its
 /// TCP (and TLS) handshake.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct JsonConnections {
     pub opened_before_first_prompt: u64,
     pub opened_during_run: u64,

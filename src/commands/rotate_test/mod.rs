@@ -119,8 +119,8 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
         .keep_verdicts(),
     );
     let client = Arc::new(run::client(run_args)?);
-    run::warm_up(&client, &targets, run_args, work.len(), global.quiet).await;
-    let engine = Engine::new(cfg, targets, plan.limits, client, observer.clone());
+    let warm = run::warm_up(&client, &targets, run_args, work.len(), global.quiet).await;
+    let engine = Engine::new(cfg, targets, plan.limits, client.clone(), observer.clone());
 
     let outcomes: Arc<Mutex<Vec<PromptOutcome>>> = Arc::new(Mutex::new(Vec::new()));
     let stream = run_args.streaming();
@@ -229,6 +229,7 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
         deadline_ms,
         interrupted: outcome.interrupted,
         elapsed_s: (elapsed_s * 1000.0).round() / 1000.0,
+        connections: run::connections_of_run(&client, warm),
     };
     let out_path = ctx.out_path.clone();
     let records = ctx.close()?;

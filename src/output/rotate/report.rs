@@ -250,6 +250,8 @@ pub struct RunInfo {
     pub deadline_ms: u64,
     pub interrupted: bool,
     pub elapsed_s: f64,
+    /// The TCP connections opened before the first prompt and during the run.
+    pub connections: crate::output::summary::JsonConnections,
 }
 
 /// Everything rotate-test reports (`--json` prints it).

@@ -67,6 +67,7 @@ fn info() -> RunInfo {
         deadline_ms: 2000,
         interrupted: false,
         elapsed_s: 1.5,
+        connections: Default::default(),
     }
 }
 
