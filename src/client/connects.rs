@@ -30,9 +30,10 @@ impl ConnectCounts {
 #[derive(Debug, Clone, Copy, Default)]
 struct State {
     counts: ConnectCounts,
-    /// While set, a finished connect waits before handing over its
-    /// connection (see [`CountConnects::hold`]).
-    hold: bool,
+    /// While any hold is taken, a finished connect waits before handing
+    /// over its connection (see [`CountConnects::hold`]). A count, so that
+    /// warm-ups of several endpoints cannot release each other's.
+    holds: u32,
 }
 
 /// The layer: every service it makes shares one state.
@@ -65,7 +66,7 @@ impl CountConnects {
     /// next one has looked for one, and that one takes it instead of
     /// opening its own.
     pub fn hold(&self) -> Hold {
-        self.state.send_modify(|s| s.hold = true);
+        self.state.send_modify(|s| s.holds += 1);
         Hold {
             state: Arc::clone(&self.state),
         }
@@ -79,7 +80,8 @@ pub(crate) struct Hold {
 
 impl Drop for Hold {
     fn drop(&mut self) {
-        self.state.send_modify(|s| s.hold = false);
+        self.state
+            .send_modify(|s| s.holds = s.holds.saturating_sub(1));
     }
 }
 
@@ -127,8 +129,8 @@ where
         Box::pin(async move {
             let result = connect.await;
             let mut rx = guard.state.subscribe();
-            if rx.borrow_and_update().hold {
-                let _ = rx.wait_for(|s| !s.hold).await;
+            if rx.borrow_and_update().holds > 0 {
+                let _ = rx.wait_for(|s| s.holds == 0).await;
             }
             guard.done = true;
             let ok = result.is_ok();

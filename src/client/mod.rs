@@ -280,6 +280,14 @@ impl HttpClient {
     }
 }
 
+/// The headers of a request without a body (`GET /models`, the warm-up's
+/// `HEAD`): those of [`request_headers`] but `Content-Type`.
+fn bodiless_headers(ep: &Endpoint) -> Result<HeaderMap, ClientError> {
+    let mut h = request_headers(ep)?;
+    h.remove(CONTENT_TYPE);
+    Ok(h)
+}
+
 /// The headers of every request: `Content-Type`, `Authorization: Bearer` when
 /// a key is set (marked sensitive), then the endpoint's own headers.
 fn request_headers(ep: &Endpoint) -> Result<HeaderMap, ClientError> {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::classify::{display_url, error_object, excerpt, transport_error};
-use super::{Endpoint, HttpClient, request_headers};
+use super::{Endpoint, HttpClient, bodiless_headers};
 use crate::wire;
 
 /// Why listing models failed. Messages are short and never contain the key;
@@ -76,8 +76,7 @@ impl HttpClient {
             message,
         };
         let parsed = reqwest::Url::parse(raw_url).map_err(|e| invalid(e.to_string()))?;
-        let mut headers = request_headers(ep).map_err(|e| invalid(e.to_string()))?;
-        headers.remove(reqwest::header::CONTENT_TYPE);
+        let headers = bodiless_headers(ep).map_err(|e| invalid(e.to_string()))?;
         let network = |e: reqwest::Error, after_headers: bool| {
             let (_, kind, message) = transport_error(e, after_headers, key);
             ModelsError::Network {

@@ -24,7 +24,6 @@ use tokio::time::Instant;
 #[derive(Debug)]
 pub(crate) struct StampedBody {
     data: Option<Bytes>,
-    len: u64,
     asked: Arc<OnceLock<Instant>>,
 }
 
@@ -33,7 +32,6 @@ impl StampedBody {
     pub fn new(data: Bytes) -> (Self, Arc<OnceLock<Instant>>) {
         let asked = Arc::new(OnceLock::new());
         let body = StampedBody {
-            len: data.len() as u64,
             data: Some(data),
             asked: Arc::clone(&asked),
         };
@@ -60,7 +58,7 @@ impl Body for StampedBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(if self.data.is_some() { self.len } else { 0 })
+        SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
     }
 }
 

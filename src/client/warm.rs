@@ -27,9 +27,8 @@ use std::future::{Future, poll_fn};
 use std::task::Poll;
 
 use futures_util::future::{join_all, maybe_done};
-use reqwest::header::CONTENT_TYPE;
 
-use super::{Endpoint, HttpClient, request_headers};
+use super::{Endpoint, HttpClient, bodiless_headers};
 
 /// What a warm-up did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,15 +47,14 @@ impl HttpClient {
     pub async fn warm_up(&self, ep: &Endpoint, n: usize, timeout: Duration) -> WarmUp {
         let started = Instant::now();
         let url = reqwest::Url::parse(&ep.url("models"));
-        let headers = request_headers(ep);
-        let (Ok(url), Ok(mut headers)) = (url, headers) else {
+        let headers = bodiless_headers(ep);
+        let (Ok(url), Ok(headers)) = (url, headers) else {
             return WarmUp {
                 sent: 0,
                 answered: 0,
                 elapsed: started.elapsed(),
             };
         };
-        headers.remove(CONTENT_TYPE);
         let client = self.client_for(&url);
         let deadline = tokio::time::Instant::now() + timeout;
         let mut requests: Vec<_> = (0..n)

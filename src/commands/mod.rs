@@ -2,6 +2,7 @@
 
 pub mod backend;
 pub mod completions;
+pub mod endpoints;
 pub mod models;
 pub mod observer;
 pub mod probe;

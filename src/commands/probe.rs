@@ -11,7 +11,7 @@ use tokio_util::task::TaskTracker;
 use super::observer::{RecordingObserver, Validation};
 use super::resume;
 use super::run::{self, RunContext};
-use super::{Global, backend};
+use super::{Global, backend, endpoints};
 use crate::cli::ProbeArgs;
 use crate::engine::{Engine, PromptRequest};
 use crate::exit::{self, Failure};
@@ -45,7 +45,7 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
         None => None,
     };
     let mut plan = backend::plan(run_args, &registry, &suite, &model_ids, "probe").await?;
-    let targets = run::preflight(&mut plan, global.quiet).await?;
+    let targets = endpoints::preflight(&mut plan, global.quiet).await?;
     let mut ctx = RunContext::open("probe", run_args, &plan.backend, resume.as_ref())?;
     ctx.quiet = global.quiet;
 
@@ -124,7 +124,7 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
     let policy = cfg.policy.name();
     let deadline_ms = cfg.deadline.as_millis() as u64;
     let client = Arc::new(run::client(run_args)?);
-    let warm = run::warm_up(&client, &targets, run_args, to_go, global.quiet).await;
+    let warm = endpoints::warm_up(&client, &targets, run_args, to_go, global.quiet).await;
     let engine = Engine::new(cfg, targets, plan_limits, client.clone(), observer.clone());
 
     let stream = run_args.streaming();
@@ -213,7 +213,7 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
             outcome.interrupted,
             elapsed,
         );
-        json.connections = Some(run::connections_of_run(&client, warm));
+        json.connections = Some(endpoints::connections_of_run(&client, warm));
         super::print_stdout(&format!("{}\n", serde_json::to_string_pretty(&json)?))?;
     } else {
         super::print_stdout(&format!(

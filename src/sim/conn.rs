@@ -16,9 +16,11 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::extract::connect_info::Connected;
+use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::http::Extensions;
 use axum::serve::{IncomingStream, Listener};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 
 use super::server::Shared;
 
@@ -29,7 +31,7 @@ pub(crate) struct Conn {
     /// 1-based order of acceptance.
     pub id: u64,
     /// When it was accepted.
-    pub accepted: tokio::time::Instant,
+    pub accepted: Instant,
     /// Requests of the API routes seen on this connection so far.
     served: Arc<AtomicU64>,
     /// A duplicate of the socket's descriptor, kept only when the scenario
@@ -43,6 +45,28 @@ impl Conn {
     pub fn next_request(&self) -> u64 {
         self.served.fetch_add(1, Ordering::Relaxed) + 1
     }
+}
+
+/// Where a request sits on its connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnAt {
+    /// The connection's 1-based order of acceptance.
+    pub conn: u64,
+    /// The request's 1-based position on it.
+    pub request: u64,
+    pub accepted: Instant,
+}
+
+/// Counts the request on its connection (when the server was started with
+/// connection info: always, except for a router served by hand in tests).
+pub(crate) fn conn_at(extensions: &Extensions) -> (Option<&Conn>, Option<ConnAt>) {
+    let conn = extensions.get::<ConnectInfo<Conn>>().map(|c| &c.0);
+    let at = conn.map(|c| ConnAt {
+        conn: c.id,
+        request: c.next_request(),
+        accepted: c.accepted,
+    });
+    (conn, at)
 }
 
 impl Connected<IncomingStream<'_, Counting>> for Conn {
@@ -77,7 +101,7 @@ impl Listener for Counting {
         };
         let conn = Conn {
             id,
-            accepted: tokio::time::Instant::now(),
+            accepted: Instant::now(),
             served: Arc::new(AtomicU64::new(0)),
             fd,
         };
@@ -90,7 +114,7 @@ impl Listener for Counting {
             addr,
             Conn {
                 id: 0,
-                accepted: tokio::time::Instant::now(),
+                accepted: Instant::now(),
                 served: Arc::new(AtomicU64::new(0)),
                 fd: None,
             },

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::extract::connect_info::ConnectInfo;
 use axum::http::{Extensions, HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -21,7 +20,7 @@ use tokio::time::Instant;
 use crate::record::Outcome;
 use crate::sim::answer::AnswerKind;
 use crate::sim::body::LogHandle;
-use crate::sim::conn::Conn;
+use crate::sim::conn::{Conn, ConnAt, conn_at};
 use crate::sim::draw::{Draws, fnv1a, request_rng};
 use crate::sim::errors::{self, AccountLimit, ceil_ms};
 use crate::sim::faults::FaultKind;
@@ -220,28 +219,6 @@ impl Shared {
         };
         inner.push_log(entry);
     }
-}
-
-/// Where a request sits on its connection.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ConnAt {
-    /// The connection's 1-based order of acceptance.
-    conn: u64,
-    /// The request's 1-based position on it.
-    request: u64,
-    accepted: Instant,
-}
-
-/// Counts the request on its connection (when the server was started with
-/// connection info: always, except for a router served by hand in tests).
-fn conn_at(extensions: &Extensions) -> (Option<&Conn>, Option<ConnAt>) {
-    let conn = extensions.get::<ConnectInfo<Conn>>().map(|c| &c.0);
-    let at = conn.map(|c| ConnAt {
-        conn: c.id,
-        request: c.next_request(),
-        accepted: c.accepted,
-    });
-    (conn, at)
 }
 
 fn us_since(start: Instant, t: Instant) -> u64 {

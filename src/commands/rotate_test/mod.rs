@@ -20,7 +20,7 @@ pub use truth::lower_bound_s;
 use super::observer::{RecordingObserver, Validation};
 use super::resume;
 use super::run::{self, RunContext};
-use super::{Global, backend};
+use super::{Global, backend, endpoints};
 use crate::cli::RotateTestArgs;
 use crate::engine::{Engine, PromptRequest};
 use crate::exit::{self, Failure, ResultExt};
@@ -52,7 +52,7 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
         scale_priors(&mut plan.targets, s);
         sim_windows(&mut plan.limits, &plan.targets, &registry, s);
     }
-    let targets = run::preflight(&mut plan, global.quiet).await?;
+    let targets = endpoints::preflight(&mut plan, global.quiet).await?;
     let chain: Vec<String> = chain_ids
         .iter()
         .filter(|id| targets.iter().any(|t| &t.id == *id))
@@ -119,7 +119,7 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
         .keep_verdicts(),
     );
     let client = Arc::new(run::client(run_args)?);
-    let warm = run::warm_up(&client, &targets, run_args, work.len(), global.quiet).await;
+    let warm = endpoints::warm_up(&client, &targets, run_args, work.len(), global.quiet).await;
     let engine = Engine::new(cfg, targets, plan.limits, client.clone(), observer.clone());
 
     let outcomes: Arc<Mutex<Vec<PromptOutcome>>> = Arc::new(Mutex::new(Vec::new()));
@@ -229,7 +229,7 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
         deadline_ms,
         interrupted: outcome.interrupted,
         elapsed_s: (elapsed_s * 1000.0).round() / 1000.0,
-        connections: run::connections_of_run(&client, warm),
+        connections: endpoints::connections_of_run(&client, warm),
     };
     let out_path = ctx.out_path.clone();
     let records = ctx.close()?;
