@@ -1,6 +1,7 @@
 //! The floor under rotor's request rate: the least a correct client does
 //! with reqwest (the same client settings as rotor's: rustls, no proxy for
-//! loopback, `TCP_NODELAY`, no redirects, one runtime worker), with nothing
+//! loopback, `TCP_NODELAY`, no redirects, one runtime worker, the same
+//! allocator and release profile), with nothing
 //! of rotor's around it — no engine, no timings, no records. `N` requests of
 //! the body in `BODY_FILE` to `URL` (a chat-completions endpoint), `C` at a
 //! time; each answer is read whole and parsed. Prints `{"requests": N,
@@ -19,6 +20,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use rotor::wire::ChatCompletion;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
