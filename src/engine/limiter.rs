@@ -201,14 +201,16 @@ fn entry<'a>(
     limit: &DailyLimit,
     now: Instant,
 ) -> &'a mut DailyEntry {
-    let e = maps
-        .daily
-        .entry(key.to_string())
-        .or_insert_with(|| DailyEntry {
+    // Looked up before inserting: the key is copied once, not on every call.
+    if !maps.daily.contains_key(key) {
+        let fresh = DailyEntry {
             used: 0,
             period_end: limit.period_end(now),
             exhausted_until: None,
-        });
+        };
+        maps.daily.insert(key.to_string(), fresh);
+    }
+    let e = maps.daily.get_mut(key).expect("inserted above");
     roll(e, limit, now);
     e
 }
@@ -228,6 +230,9 @@ impl RateStore for InMemoryStore {
 
     fn reserve_slot(&self, key: &str, limit: WindowLimit, now: Instant) -> Instant {
         self.with(|m| {
+            if let Some(w) = m.windows.get_mut(key) {
+                return w.reserve(limit, now);
+            }
             m.windows
                 .entry(key.to_string())
                 .or_default()

@@ -86,15 +86,22 @@ impl Pacer {
         if let Some(i) = self.interval() {
             self.next_at = Some(after(slot, i));
         }
+        // Sends that left the window are never counted again: drop them
+        // here, or the log would grow with every send of a run without 429s.
+        self.forget_before(now);
         self.sends.push_back(slot);
         slot
     }
 
-    /// Sends recorded in the window before `now` (reserved slots included).
-    pub fn sends_in_window(&mut self, now: Instant) -> u32 {
+    fn forget_before(&mut self, now: Instant) {
         while self.sends.front().is_some_and(|t| *t + self.window <= now) {
             self.sends.pop_front();
         }
+    }
+
+    /// Sends recorded in the window before `now` (reserved slots included).
+    pub fn sends_in_window(&mut self, now: Instant) -> u32 {
+        self.forget_before(now);
         u32::try_from(self.sends.iter().filter(|t| **t <= now).count()).unwrap_or(u32::MAX)
     }
 
@@ -154,6 +161,22 @@ mod tests {
         assert_eq!(p.rate(), Some(5.0));
         assert!(p.on_rate_limited(t0 + Duration::from_secs(61), t0 + Duration::from_secs(62)));
         assert_eq!((p.rate(), p.ceiling()), (Some(2.5), Some(5.0)));
+    }
+
+    #[test]
+    fn the_send_log_keeps_one_window_however_long_the_run() {
+        let t0 = Instant::now();
+        let mut p = Pacer::new(Duration::from_secs(1));
+        // 100,000 unpaced sends over 100 s: 1,000 per window.
+        for i in 0..100_000u64 {
+            p.reserve(t0 + Duration::from_millis(i));
+        }
+        assert!(p.sends.len() <= 1_001, "{} sends kept", p.sends.len());
+        let end = t0 + Duration::from_millis(99_999);
+        assert_eq!(p.sends_in_window(end), 1_000);
+        // A 429 still sees the rate of the last window.
+        assert!(p.on_rate_limited(end, end));
+        assert_eq!(p.ceiling(), Some(1_000.0));
     }
 
     #[test]
