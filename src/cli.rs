@@ -212,6 +212,8 @@ pub struct RunArgs {
     /// Use the embedded simulator (optionally a scenario name or file) even when a key is set.
     #[arg(long, num_args = 0..=1, default_missing_value = "free-tier", value_name = "SCENARIO", conflicts_with = "base_url")]
     pub sim: Option<String>,
+    // Shown as is by --help, where <command> reads better than markup.
+    #[allow(rustdoc::invalid_html_tags)]
     /// The JSON Lines results file (appended); default results/<command>-<UTC time>.jsonl.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,

@@ -71,7 +71,7 @@ fault_kinds! {
     /// A 200 stream with some content, then an error chunk whose code is a
     /// number (non-stream: a completion with an error object next to it).
     MidStreamError = "mid_stream_error" => InvalidResponse,
-    /// A 200 stream with some content, then EOF without finish_reason or [DONE].
+    /// A 200 stream with some content, then EOF without finish_reason or `[DONE]`.
     Truncated = "truncated" => InvalidResponse,
     /// The connection is reset in the middle of the body.
     Disconnect = "disconnect" => Network,

@@ -1,7 +1,7 @@
 //! Validation of generated code: does the model's answer work?
 //!
 //! For each answer rotor
-//! 1. extracts the code of the item's language ([`extract`], pure; the rules
+//! 1. extracts the code of the item's language ([`extract`](mod@extract), pure; the rules
 //!    are in that module's docs),
 //! 2. writes it with the item's tests and a small harness into a fresh
 //!    temporary directory and runs it in a sandbox ([`sandbox`], [`isolation`]):
