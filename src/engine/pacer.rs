@@ -7,7 +7,7 @@
 //!   (a new rate shows only once the old sends left the server's window, so
 //!   at most one decrease per window, as TCP does per round trip): the rate
 //!   at which it happened — the pacer's rate, or the number of sends in the
-//!   last window when unpaced — becomes the *ceiling* (the lowest rate known
+//!   last window when unpaced (at most 65,536 are logged) — becomes the *ceiling* (the lowest rate known
 //!   to be too fast), and the rate is halved (never below one send per
 //!   window). Other 429s only get their cooldown.
 //! - On each success the rate grows by `1 / rate`, i.e. by about one send per
@@ -29,6 +29,10 @@ use super::clock::after;
 const MIN_RATE: f64 = 1.0;
 /// The fraction of the ceiling the rate may grow back to.
 const CEILING_FRACTION: f64 = 0.95;
+/// Sends kept in the log (1 MB): a rate above this many sends per window is
+/// counted as this many when a 429 sets the ceiling (65,536 per minute is
+/// 1,092 per second), and memory stays bounded against a fast local server.
+const MAX_LOGGED: usize = 1 << 16;
 
 /// AIMD pacing state of one key.
 #[derive(Debug, Clone)]
@@ -89,6 +93,9 @@ impl Pacer {
         // Sends that left the window are never counted again: drop them
         // here, or the log would grow with every send of a run without 429s.
         self.forget_before(now);
+        if self.sends.len() >= MAX_LOGGED {
+            self.sends.pop_front();
+        }
         self.sends.push_back(slot);
         slot
     }
@@ -177,6 +184,15 @@ mod tests {
         // A 429 still sees the rate of the last window.
         assert!(p.on_rate_limited(end, end));
         assert_eq!(p.ceiling(), Some(1_000.0));
+
+        // However fast the sends: at most MAX_LOGGED are kept.
+        let mut p = Pacer::new(Duration::from_secs(60));
+        for _ in 0..MAX_LOGGED + 10 {
+            p.reserve(t0);
+        }
+        assert_eq!(p.sends.len(), MAX_LOGGED);
+        assert!(p.on_rate_limited(t0, t0));
+        assert_eq!(p.ceiling(), Some(MAX_LOGGED as f64));
     }
 
     #[test]
