@@ -2,6 +2,7 @@
 //!
 //! The binary is a thin shell around [`run`]; tests call the library directly.
 
+pub mod alloc;
 pub mod cli;
 pub mod client;
 pub mod commands;

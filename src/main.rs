@@ -11,6 +11,7 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    rotor::alloc::release_freed_memory_at_once();
     rotor::secret::install_panic_hook();
     let cli = rotor::cli::Cli::parse();
     rotor::logging::init(cli.verbose, cli.quiet);
