@@ -222,6 +222,16 @@ pub struct JsonConnections {
     pub opened_during_run: u64,
 }
 
+impl JsonConnections {
+    /// "connections: 8 opened before the first prompt, 0 during the run".
+    pub fn describe(&self) -> String {
+        format!(
+            "connections: {} opened before the first prompt, {} during the run",
+            self.opened_before_first_prompt, self.opened_during_run
+        )
+    }
+}
+
 #[derive(Debug, Serialize)]
 pub struct JsonModel {
     pub model: String,

@@ -35,6 +35,7 @@ pub fn render(r: &RotateReport) -> String {
             .collect::<Vec<_>>()
             .join(" → ")
     );
+    let _ = writeln!(s, "TCP {}.\n", r.info.connections.describe());
     if r.info.interrupted {
         s.push_str("**Interrupted**: the figures cover the prompts that finished.\n\n");
     }

@@ -123,9 +123,10 @@ pub fn render(r: &RotateReport, terminal: bool) -> String {
     }
     let _ = writeln!(
         s,
-        "policy {}; chain {}",
+        "policy {}; chain {}; {}",
         r.info.policy,
-        r.info.chain.join(" → ")
+        r.info.chain.join(" → "),
+        r.info.connections.describe()
     );
     s.push('\n');
     for c in &r.thresholds {

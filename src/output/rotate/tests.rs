@@ -67,7 +67,10 @@ fn info() -> RunInfo {
         deadline_ms: 2000,
         interrupted: false,
         elapsed_s: 1.5,
-        connections: Default::default(),
+        connections: crate::output::summary::JsonConnections {
+            opened_before_first_prompt: 2,
+            opened_during_run: 1,
+        },
     }
 }
 
@@ -134,8 +137,14 @@ fn a_failed_threshold_fails_the_report_and_every_form_says_so() {
         "{text}"
     );
     assert!(text.contains("p4: gave up at the deadline"), "{text}");
+    let said = "connections: 2 opened before the first prompt, 1 during the run";
+    assert!(
+        text.contains(&format!("chain a:free → b:free; {said}")),
+        "{text}"
+    );
     let md = markdown::render(&r);
     assert!(md.starts_with("## rotor rotate-test: FAILED"), "{md}");
+    assert!(md.contains(&format!("TCP {said}.")), "{md}");
     assert!(
         md.contains("| min_success_rate | 95.0% | 75.0% | ❌ failed |"),
         "{md}"
