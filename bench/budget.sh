@@ -21,15 +21,8 @@ N=${N:-40000}
 MODEL=bench/a
 registry "$WORK/registry.yaml" "$MODEL"
 
-# The exact body rotor sends (as in overhead.sh).
-python3 bench/capture_body.py "$WORK/body.json" >"$WORK/capture.url" &
-CAP=$!
-for _ in $(seq 1 100); do [[ -s "$WORK/capture.url" ]] && break; sleep 0.05; done
-"$ROTOR" probe -q --registry "$WORK/registry.yaml" --base-url "$(cat "$WORK/capture.url")" \
-    --models "$MODEL" --prompts parse-duration --no-stream --no-validate --out "$WORK/capture.jsonl" \
-    >/dev/null 2>&1 || true
-wait "$CAP" || true
-[[ -s "$WORK/body.json" ]] || { echo "could not capture rotor's request body" >&2; exit 3; }
+# The exact body rotor sends.
+capture_body "$WORK/registry.yaml" "$MODEL" parse-duration
 
 start_sim bench/scenarios/zero.yaml
 echo "$(machine)"

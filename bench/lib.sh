@@ -81,3 +81,16 @@ peak_rss_mb() {
 wall_s() {
     awk -F': ' '/Elapsed \(wall clock\)/ {n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; printf "%.2f", s}' "$1"
 }
+
+# capture_body REGISTRY MODEL PROMPT: writes the exact request body rotor
+# sends for PROMPT (non-streaming) to $WORK/body.json, for oha and the floor.
+capture_body() {
+    python3 bench/capture_body.py "$WORK/body.json" >"$WORK/capture.url" &
+    local cap=$!
+    for _ in $(seq 1 100); do [[ -s "$WORK/capture.url" ]] && break; sleep 0.05; done
+    "$ROTOR" probe -q --registry "$1" --base-url "$(cat "$WORK/capture.url")" \
+        --models "$2" --prompts "$3" --no-stream --no-validate --out "$WORK/capture.jsonl" \
+        >/dev/null 2>&1 || true
+    wait "$cap" || true
+    [[ -s "$WORK/body.json" ]] || { echo "could not capture rotor's request body" >&2; exit 3; }
+}

@@ -29,14 +29,7 @@ MODEL=bench/a
 registry "$WORK/registry.yaml" "$MODEL"
 
 # The exact body rotor sends.
-python3 bench/capture_body.py "$WORK/body.json" >"$WORK/capture.url" &
-CAP=$!
-for _ in $(seq 1 100); do [[ -s "$WORK/capture.url" ]] && break; sleep 0.05; done
-"$ROTOR" probe -q --registry "$WORK/registry.yaml" --base-url "$(cat "$WORK/capture.url")" \
-    --models "$MODEL" --prompts "$PROMPT" --no-stream --no-validate --out "$WORK/capture.jsonl" \
-    >/dev/null 2>&1 || true
-wait "$CAP" || true
-[[ -s "$WORK/body.json" ]] || { echo "could not capture rotor's request body" >&2; exit 3; }
+capture_body "$WORK/registry.yaml" "$MODEL" "$PROMPT"
 
 start_sim bench/scenarios/zero.yaml
 echo "$(machine); oha $(oha --version | awk '{print $2}')"
