@@ -7,9 +7,10 @@
 //!   (a new rate shows only once the old sends left the server's window, so
 //!   at most one decrease per window, as TCP does per round trip): the rate
 //!   at which it happened — the pacer's rate, or the number of sends in the
-//!   last window when unpaced (at most 65,536 are logged) — becomes the *ceiling* (the lowest rate known
-//!   to be too fast), and the rate is halved (never below one send per
-//!   window). Other 429s only get their cooldown.
+//!   last window when unpaced (at most 65,536 are logged) — becomes the
+//!   *ceiling* (the lowest rate known to be too fast), and the rate is
+//!   halved (never below one send per window). Other 429s only get their
+//!   cooldown.
 //! - On each success the rate grows by `1 / rate`, i.e. by about one send per
 //!   window per window, up to 95 % of the ceiling.
 //!
