@@ -13,8 +13,7 @@ source "$(dirname "$0")/lib.sh"
 need oha python3 curl
 [[ -x /usr/bin/time ]] || { echo "missing /usr/bin/time (apt-get install time)" >&2; exit 3; }
 build
-FLOOR=${FLOOR:-target/release/examples/reqwest_floor}
-[[ -n "${NO_BUILD:-}" ]] || cargo build --release --quiet --example reqwest_floor
+build_floor
 ROUNDS=${ROUNDS:-3}
 N1=${N1:-20000}
 N=${N:-40000}

@@ -14,6 +14,13 @@ need() {
     done
 }
 
+# build_floor: builds the reqwest floor (examples/reqwest_floor.rs) unless
+# NO_BUILD is set; sets FLOOR to it (or keeps FLOOR when set).
+build_floor() {
+    FLOOR=${FLOOR:-target/release/examples/reqwest_floor}
+    [[ -n "${NO_BUILD:-}" ]] || cargo build --release --quiet --example reqwest_floor
+}
+
 build() {
     if [[ -z "${NO_BUILD:-}" ]]; then
         cargo build --release --quiet

@@ -18,8 +18,7 @@
 source "$(dirname "$0")/lib.sh"
 need oha jq python3
 build
-FLOOR=${FLOOR:-target/release/examples/reqwest_floor}
-[[ -n "${NO_BUILD:-}" ]] || cargo build --release --quiet --example reqwest_floor
+build_floor
 ROUNDS=${ROUNDS:-3}
 N1=${N1:-5000}
 N=${N:-20000}

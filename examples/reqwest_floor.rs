@@ -1,10 +1,10 @@
 //! The floor under rotor's request rate: the least a correct client does
 //! with reqwest (the same client settings as rotor's: rustls, no proxy for
 //! loopback, `TCP_NODELAY`, no redirects, one runtime worker, the same
-//! allocator and release profile), with nothing
-//! of rotor's around it — no engine, no timings, no records. `N` requests of
-//! the body in `BODY_FILE` to `URL` (a chat-completions endpoint), `C` at a
-//! time; each answer is read whole and parsed. Prints `{"requests": N,
+//! allocator and release profile), with nothing of rotor's around it — no
+//! engine, no timings, no records. `N` requests of the body in `BODY_FILE`
+//! to `URL` (a chat-completions endpoint), `C` at a time; each answer is
+//! read whole and parsed. Prints `{"requests": N,
 //! "elapsed_s": …, "requests_per_s": …}`.
 //!
 //! ```text
