@@ -1,12 +1,13 @@
 //! `POST {base}/chat/completions`: send once, read the answer under rotor's
 //! own deadlines, classify what came back.
 
+use std::pin::Pin;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
-use tokio::time::{Instant, timeout_at};
+use tokio::time::{Instant, Sleep, sleep_until};
 
 use super::body::{
     BodyKind, ERROR_BODY_CAP, Feed, StreamReader, body_kind, push_error_body, push_whole,
@@ -38,10 +39,14 @@ enum ReadStop {
     Transport(reqwest::Error),
 }
 
-/// The response being read, with the whole-call deadline.
+/// The response being read, with the whole-call deadline and the call's one
+/// timer: re-armed only when its deadline moves (moving it later, as every
+/// data event does, is an atomic store in tokio, where a timer per read would
+/// register and deregister under the timer wheel's lock every time).
 struct Body {
     resp: reqwest::Response,
     total: Instant,
+    timer: Pin<Box<Sleep>>,
 }
 
 impl Body {
@@ -49,11 +54,15 @@ impl Body {
     /// total deadline, whichever is first).
     async fn next(&mut self, idle: Instant) -> Result<Option<Bytes>, ReadStop> {
         let deadline = idle.min(self.total);
-        match timeout_at(deadline, self.resp.chunk()).await {
-            Err(_) => Err(ReadStop::Timeout {
+        if self.timer.deadline() != deadline {
+            self.timer.as_mut().reset(deadline);
+        }
+        tokio::select! {
+            biased;
+            r = self.resp.chunk() => r.map_err(ReadStop::Transport),
+            () = &mut self.timer => Err(ReadStop::Timeout {
                 total: self.total <= idle,
             }),
-            Ok(r) => r.map_err(ReadStop::Transport),
         }
     }
 }
@@ -80,7 +89,12 @@ impl HttpClient {
         r.timings.scheduled = spec.scheduled.unwrap_or(handed_over).min(sent);
         let total = after(sent, spec.total_timeout);
         let first_byte = after(sent, spec.first_byte_timeout);
-        let resp = timeout_at(first_byte.min(total), client.execute(request)).await;
+        let mut timer = Box::pin(sleep_until(first_byte.min(total)));
+        let resp = tokio::select! {
+            biased;
+            r = client.execute(request) => Ok(r),
+            () = &mut timer => Err(()),
+        };
         // The request went out when the connection asked for its body (see
         // stamped.rs): from then on the time is the server's and the
         // network's. A request that never went out keeps `sent`.
@@ -113,7 +127,7 @@ impl HttpClient {
         let kind = body_kind(status, resp.headers(), spec.stream);
         // Only an error answer needs its headers again (with its body's hints).
         let headers = matches!(kind, BodyKind::Error).then(|| resp.headers().clone());
-        let mut body = Body { resp, total };
+        let mut body = Body { resp, total, timer };
         match kind {
             BodyKind::Stream => self.read_stream(r, body, key).await,
             BodyKind::Whole => self.read_completion(r, body, key).await,
@@ -291,8 +305,8 @@ fn after(t: Instant, d: Duration) -> Instant {
 async fn drain(body: &mut Body) {
     let until = (Instant::now() + DRAIN_AFTER_DONE).min(body.total);
     for _ in 0..16 {
-        match timeout_at(until, body.resp.chunk()).await {
-            Ok(Ok(Some(_))) => continue,
+        match body.next(until).await {
+            Ok(Some(_)) => continue,
             _ => break,
         }
     }

@@ -206,6 +206,7 @@ impl HttpClient {
     /// the configured connect timeout and pool size.
     pub fn new(cfg: ClientConfig) -> Result<Self, ClientError> {
         let connects = connects::CountConnects::new();
+        let tls = tls_config()?;
         let build = |direct: bool| {
             let mut b = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -215,6 +216,7 @@ impl HttpClient {
                 .tcp_nodelay(true)
                 .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
                 .connector_layer(connects.clone())
+                .tls_backend_preconfigured(tls.clone())
                 .user_agent(concat!("rotor/", env!("CARGO_PKG_VERSION")));
             if direct {
                 b = b.no_proxy();
@@ -282,6 +284,33 @@ impl HttpClient {
 
 /// The headers of a request without a body (`GET /models`, the warm-up's
 /// `HEAD`): those of [`request_headers`] but `Content-Type`.
+/// The TLS settings of every client, as reqwest's `rustls` feature builds
+/// them (aws-lc-rs, TLS 1.2 and 1.3, the platform's verifier, SNI, ALPN h2
+/// then http/1.1), built once per process: the verifier reads every root
+/// certificate of the system (on Linux the bundle and each file of
+/// `/etc/ssl/certs`, 4 ms of CPU and some 300 files here), which reqwest
+/// would do again for each client a run builds (four, the pre-flight's and
+/// the run's, direct and proxied).
+fn tls_config() -> Result<rustls::ClientConfig, ClientError> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    static TLS: std::sync::OnceLock<rustls::ClientConfig> = std::sync::OnceLock::new();
+    if let Some(tls) = TLS.get() {
+        return Ok(tls.clone());
+    }
+    let build_err = |e: rustls::Error| ClientError::Build {
+        message: format!("TLS: {e}"),
+    };
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(build_err)?
+        .with_platform_verifier()
+        .map_err(build_err)?
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TLS.get_or_init(|| tls).clone())
+}
+
 fn bodiless_headers(ep: &Endpoint) -> Result<HeaderMap, ClientError> {
     let mut h = request_headers(ep)?;
     h.remove(CONTENT_TYPE);
