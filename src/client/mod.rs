@@ -352,6 +352,19 @@ fn request_headers(ep: &Endpoint) -> Result<HeaderMap, ClientError> {
 mod tests {
     use super::*;
 
+    /// Every client gets the same TLS settings, built once (reading the
+    /// system's root certificates once per process), with reqwest's ALPN.
+    #[test]
+    fn the_tls_settings_are_built_once_and_offer_h2_then_http1() {
+        let (a, b) = (tls_config().unwrap(), tls_config().unwrap());
+        assert!(Arc::ptr_eq(a.crypto_provider(), b.crypto_provider()));
+        assert_eq!(a.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
+        assert!(a.enable_sni);
+        // reqwest takes them: a mismatch of rustls versions would make it
+        // refuse them as an unknown backend here.
+        HttpClient::new(ClientConfig::default()).unwrap();
+    }
+
     fn ep(base: &str) -> Endpoint {
         Endpoint {
             base_url: base.into(),
