@@ -340,14 +340,14 @@ fn gate(
         m.counted
     );
     let gate = pct(cfg.min_success);
-    if s.hi >= cfg.min_success {
-        if let Some(reason) = no_code(m, cfg) {
-            return (
-                Verdict::Fail,
-                format!("{reason}; {figures}"),
-                Status::Candidate,
-            );
-        }
+    if s.hi >= cfg.min_success
+        && let Some(reason) = no_code(m, cfg)
+    {
+        return (
+            Verdict::Fail,
+            format!("{reason}; {figures}"),
+            Status::Candidate,
+        );
     }
     if s.lo >= cfg.min_success {
         return (

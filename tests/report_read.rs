@@ -53,7 +53,14 @@ fn attempt(i: u32) -> AttemptRecord {
         stream: true,
         response_id: None,
         content_started: false,
-        validation: ok.then(|| if i % 5 == 0 { "tests_failed" } else { "passed" }.to_string()),
+        validation: ok.then(|| {
+            if i.is_multiple_of(5) {
+                "tests_failed"
+            } else {
+                "passed"
+            }
+            .to_string()
+        }),
         validation_detail: None,
         validation_ms: None,
         validation_isolation: None,

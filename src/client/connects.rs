@@ -176,7 +176,7 @@ mod tests {
             Poll::Ready(Ok(()))
         }
         fn call(&mut self, n: u32) -> Self::Future {
-            std::future::ready(if n % 2 == 0 {
+            std::future::ready(if n.is_multiple_of(2) {
                 Ok(n)
             } else {
                 Err("refused".into())

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::record::{AttemptRecord, Outcome, RateLimitScope, SCHEMA_VERSION};
-use crate::stats::percentiles;
+use crate::stats::{Sample, percentiles};
 use crate::validate::score::pass_at_k;
 
 /// Everything measured for one model in one run.
@@ -19,10 +19,10 @@ pub struct ModelSummary {
     pub rate_limited: u64,
     pub rate_limited_by_scope: BTreeMap<RateLimitScope, u64>,
     pub errors: BTreeMap<Outcome, u64>,
-    /// Latencies of successful attempts, ms.
-    pub latency_ms: Vec<f64>,
-    pub ttft_ms: Vec<f64>,
-    pub tokens_per_s: Vec<f64>,
+    /// Latencies of successful attempts, ms (bounded memory: see [`Sample`]).
+    pub latency_ms: Sample,
+    pub ttft_ms: Sample,
+    pub tokens_per_s: Sample,
     pub output_tokens: u64,
     /// Validation verdicts of answers, by name (`passed`, `tests_failed`, …).
     pub verdicts: BTreeMap<String, u64>,
@@ -177,16 +177,34 @@ pub struct Quantiles {
     pub p95: Option<f64>,
     pub p99: Option<f64>,
     pub n: usize,
+    /// Set when the percentiles come from a histogram (over
+    /// [`Sample::EXACT_LIMIT`] values): each is within this fraction of the
+    /// value at its rank. Absent when they are exact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relative_error: Option<f64>,
 }
 
 impl Quantiles {
     pub fn of(values: &[f64]) -> Self {
-        let q = percentiles(values, &[50.0, 95.0, 99.0]);
+        Self::from_percentiles(
+            &percentiles(values, &[50.0, 95.0, 99.0]),
+            values.len(),
+            None,
+        )
+    }
+
+    pub fn of_sample(s: &Sample) -> Self {
+        let error = (!s.is_exact()).then_some(Sample::RELATIVE_ERROR);
+        Self::from_percentiles(&s.percentiles(&[50.0, 95.0, 99.0]), s.len(), error)
+    }
+
+    fn from_percentiles(q: &[Option<f64>], n: usize, relative_error: Option<f64>) -> Self {
         Quantiles {
             p50: q[0].map(round3),
             p95: q[1].map(round3),
             p99: q[2].map(round3),
-            n: values.len(),
+            n,
+            relative_error,
         }
     }
 }
@@ -279,9 +297,9 @@ impl From<&ModelSummary> for JsonModel {
                 .iter()
                 .map(|(k, v)| (k.as_str().to_string(), *v))
                 .collect(),
-            latency_ms: Quantiles::of(&m.latency_ms),
-            ttft_ms: Quantiles::of(&m.ttft_ms),
-            tokens_per_s: Quantiles::of(&m.tokens_per_s),
+            latency_ms: Quantiles::of_sample(&m.latency_ms),
+            ttft_ms: Quantiles::of_sample(&m.ttft_ms),
+            tokens_per_s: Quantiles::of_sample(&m.tokens_per_s),
             output_tokens: m.output_tokens,
             gave_up: m.gave_up.clone(),
             validation: m.verdicts.clone(),
@@ -319,5 +337,58 @@ impl RunSummary {
             connections: None,
             models: self.models.iter().map(JsonModel::from).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::tests::sample_attempt;
+
+    /// A run of more answers than a sample keeps exactly: the summary's
+    /// percentiles come from the histogram and every output says so (the
+    /// JSON with `relative_error`, the table with `≈`); a short run's are
+    /// exact and unmarked.
+    #[test]
+    fn a_long_runs_percentiles_are_marked_approximate() {
+        let run = |n: usize| {
+            let mut s = RunSummary::with_models([("m:free", "openrouter")]);
+            let mut a = sample_attempt();
+            a.outcome = Outcome::Ok;
+            for i in 0..n {
+                a.latency_ms = 100.0 + (i % 1000) as f64;
+                a.ttft_ms = Some(10.0 + (i % 100) as f64);
+                a.tokens_per_s = Some(50.0);
+                s.add(&a);
+            }
+            s
+        };
+        let short = run(1000);
+        let json =
+            serde_json::to_value(short.to_json("probe", "r", "b", "f".into(), false, 1.0)).unwrap();
+        let latency = &json["models"][0]["latency_ms"];
+        assert_eq!(latency["p50"], 599.5);
+        assert!(latency.get("relative_error").is_none(), "{latency}");
+        let table = crate::output::table::probe_table(&short, false).to_string();
+        assert!(!table.contains('≈'), "{table}");
+
+        let n = Sample::EXACT_LIMIT + 10_000;
+        let long = run(n);
+        let json =
+            serde_json::to_value(long.to_json("probe", "r", "b", "f".into(), false, 1.0)).unwrap();
+        let latency = &json["models"][0]["latency_ms"];
+        assert_eq!(latency["n"], n);
+        assert_eq!(latency["relative_error"], Sample::RELATIVE_ERROR);
+        let exact: Vec<f64> = (0..n).map(|i| 100.0 + (i % 1000) as f64).collect();
+        for p in ["p50", "p95", "p99"] {
+            let want = crate::stats::percentile(&exact, p[1..].parse().unwrap()).unwrap();
+            let got = latency[p].as_f64().unwrap();
+            assert!(
+                (got - want).abs() <= want * Sample::RELATIVE_ERROR,
+                "{p}: {latency}"
+            );
+        }
+        let table = crate::output::table::probe_table(&long, false).to_string();
+        assert!(table.contains("≈596"), "{table}");
     }
 }

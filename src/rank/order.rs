@@ -97,10 +97,10 @@ pub(super) fn order_chain(
             .collect();
         for pair in final_order.windows(2) {
             let (a, b) = (pair[0], pair[1]);
-            if let (Some(sa), Some(sb)) = (placements[a].score, placements[b].score) {
-                if sb.value < sa.value {
-                    flags.push((b, overlap_flag(&placements[a].id, &sa, &sb)));
-                }
+            if let (Some(sa), Some(sb)) = (placements[a].score, placements[b].score)
+                && sb.value < sa.value
+            {
+                flags.push((b, overlap_flag(&placements[a].id, &sa, &sb)));
             }
         }
         tiers.push(TierOrder {

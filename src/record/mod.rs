@@ -281,7 +281,7 @@ impl From<EventRecord> for Record {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample_attempt() -> AttemptRecord {

@@ -315,17 +315,17 @@ impl Checker<'_> {
                     "give the tier's upper bound of p50 latency in milliseconds, e.g. 2000",
                 ));
             }
-            if let Some(prev) = i.checked_sub(1).and_then(|j| tiers.get(j)) {
-                if tier.max_p50_ms.value <= prev.max_p50_ms.value {
-                    return Err(self.err(
-                        &tier.max_p50_ms,
-                        format!(
-                            "tier '{}': max_p50_ms {} is not above the previous tier's {}",
-                            tier.name.value, tier.max_p50_ms.value, prev.max_p50_ms.value
-                        ),
-                        "list tiers fastest first, each bound larger than the one before",
-                    ));
-                }
+            if let Some(prev) = i.checked_sub(1).and_then(|j| tiers.get(j))
+                && tier.max_p50_ms.value <= prev.max_p50_ms.value
+            {
+                return Err(self.err(
+                    &tier.max_p50_ms,
+                    format!(
+                        "tier '{}': max_p50_ms {} is not above the previous tier's {}",
+                        tier.name.value, tier.max_p50_ms.value, prev.max_p50_ms.value
+                    ),
+                    "list tiers fastest first, each bound larger than the one before",
+                ));
             }
         }
         Ok(())

@@ -163,10 +163,11 @@ impl PriceList {
             let pricing = m.get("pricing");
             let prompt = num(pricing.and_then(|p| p.get("prompt")));
             let completion = num(pricing.and_then(|p| p.get("completion")));
-            if let (Some(p), Some(c)) = (prompt, completion) {
-                if p >= 0.0 && c >= 0.0 {
-                    map.insert(id.to_string(), (p, c));
-                }
+            if let (Some(p), Some(c)) = (prompt, completion)
+                && p >= 0.0
+                && c >= 0.0
+            {
+                map.insert(id.to_string(), (p, c));
             }
         }
         Ok(PriceList(map))

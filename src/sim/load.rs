@@ -367,14 +367,14 @@ impl Scenario {
                     "1 = every request",
                 ));
             }
-            if let ModelSelector::Only(ids) = &p.models {
-                if let Some(unknown) = ids.iter().find(|id| !seen.contains_key(id.as_str())) {
-                    return Err(fail(
-                        at,
-                        format!("phase names unknown model '{unknown}'"),
-                        "list ids defined under `models`, or write `models: all`",
-                    ));
-                }
+            if let ModelSelector::Only(ids) = &p.models
+                && let Some(unknown) = ids.iter().find(|id| !seen.contains_key(id.as_str()))
+            {
+                return Err(fail(
+                    at,
+                    format!("phase names unknown model '{unknown}'"),
+                    "list ids defined under `models`, or write `models: all`",
+                ));
             }
         }
         Ok(())
@@ -422,10 +422,10 @@ fn check_defaults(d: &ModelDefaults) -> Result<(), String> {
             dist.check(positive).map_err(|e| format!("{name}: {e}"))?;
         }
     }
-    if let Some(k) = d.keepalive_ms {
-        if !(k.is_finite() && k > 0.0) {
-            return Err(format!("keepalive_ms {k} must be positive"));
-        }
+    if let Some(k) = d.keepalive_ms
+        && !(k.is_finite() && k > 0.0)
+    {
+        return Err(format!("keepalive_ms {k} must be positive"));
     }
     if let Some(q) = d.quality {
         check_quality(&q)?;

@@ -59,11 +59,11 @@ impl Generated {
             .then(|| answer::reasoning_text(&mut rng, go.draws.reasoning_tokens));
         let mut content = answer::answer_text(go.kind, item, go.draws.output_tokens, &mut rng);
         let mut finish = "stop";
-        if let Some(max) = go.max_tokens {
-            if answer::tokens_of(&content) > u64::from(max) {
-                content = answer::first_tokens(&content, u64::from(max).max(1)).to_owned();
-                finish = "length";
-            }
+        if let Some(max) = go.max_tokens
+            && answer::tokens_of(&content) > u64::from(max)
+        {
+            content = answer::first_tokens(&content, u64::from(max).max(1)).to_owned();
+            finish = "length";
         }
         Generated {
             reasoning,

@@ -348,11 +348,11 @@ async fn chat(
         Ok(r) => (Some(r.model.as_str()), r.stream),
         Err(_) => (None, false),
     };
-    if let Some(key) = &sh.scenario.api_key {
-        if !authorized(&headers, key.expose()) {
-            reject(model, stream, 401, Outcome::Auth);
-            return errors::unauthorized();
-        }
+    if let Some(key) = &sh.scenario.api_key
+        && !authorized(&headers, key.expose())
+    {
+        reject(model, stream, 401, Outcome::Auth);
+        return errors::unauthorized();
     }
     let req = match parsed {
         Ok(r) => r,
@@ -441,15 +441,15 @@ fn admit(sh: &Arc<Shared>, ask: Ask<'_>) -> Result<Go, Box<Response>> {
         bucket: inner.buckets.get_mut(ask.index).and_then(Option::as_mut),
     };
     let admitted = gates.admit(now);
-    if let Some((_, spec)) = group {
-        if let Some(gs) = inner.stats.groups.get_mut(&spec.name) {
-            gs.requests += 1;
-            match admitted {
-                Ok(()) => gs.admitted += 1,
-                Err((Limited::AccountMinute, _)) => gs.rate_limited_minute += 1,
-                Err((Limited::AccountDay, _)) => gs.rate_limited_day += 1,
-                Err((Limited::Model, _)) => {}
-            }
+    if let Some((_, spec)) = group
+        && let Some(gs) = inner.stats.groups.get_mut(&spec.name)
+    {
+        gs.requests += 1;
+        match admitted {
+            Ok(()) => gs.admitted += 1,
+            Err((Limited::AccountMinute, _)) => gs.rate_limited_minute += 1,
+            Err((Limited::AccountDay, _)) => gs.rate_limited_day += 1,
+            Err((Limited::Model, _)) => {}
         }
     }
     let mut entry = LogEntry {

@@ -271,10 +271,10 @@ impl Run {
             let at = e["epoch_ms"].as_f64().unwrap();
             if e["to"] == "open" {
                 open.insert(model, at);
-            } else if e["from"] == "open" {
-                if let Some(t1) = open.remove(&model) {
-                    out.push((model, t1, at));
-                }
+            } else if e["from"] == "open"
+                && let Some(t1) = open.remove(&model)
+            {
+                out.push((model, t1, at));
             }
         }
         out.extend(open.into_iter().map(|(m, t1)| (m, t1, run_end)));

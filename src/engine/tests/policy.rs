@@ -319,14 +319,14 @@ async fn adaptive_probes_a_refusing_model_with_one_request_at_a_time() {
             outcome,
             ..
         } = &e.event
+            && model == "A"
+            && *outcome == Outcome::RateLimited
         {
-            if model == "A" && *outcome == Outcome::RateLimited {
-                let again = rig.log.events().into_iter().any(|o| {
-                    o.prompt_id == e.prompt_id
-                        && matches!(&o.event, Event::Attempt { model, attempt: a, .. } if model == "A" && a > attempt)
-                });
-                assert!(!again, "{} went back to A", e.prompt_id);
-            }
+            let again = rig.log.events().into_iter().any(|o| {
+                o.prompt_id == e.prompt_id
+                    && matches!(&o.event, Event::Attempt { model, attempt: a, .. } if model == "A" && a > attempt)
+            });
+            assert!(!again, "{} went back to A", e.prompt_id);
         }
     }
 }

@@ -364,7 +364,10 @@ fn model_row(
         breaker_opens: m.breaker_opens,
         breaker: enum_name(&m.breaker),
         answered,
-        latency_ms: Quantiles::of(s.map_or(&[][..], |s| s.latency_ms.as_slice())),
+        latency_ms: s.map_or_else(
+            || Quantiles::of(&[]),
+            |s| Quantiles::of_sample(&s.latency_ms),
+        ),
         pass_at_1: scores.pass_at_1,
         pass_at_k: scores.pass_at_k,
         well_formed_rate: well_formed(&validation),
