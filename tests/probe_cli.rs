@@ -344,6 +344,35 @@ fn rotor_sim_prints_its_base_url_first_and_stops_on_sigterm() {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
+/// `rotor probe --json | head -c0`: the summary is serialised straight into
+/// the pipe, and a reader that went away is neither an error nor a panic.
+#[test]
+fn a_json_reader_that_went_away_is_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("rotor");
+    let mut child = std::process::Command::new(bin)
+        .current_dir(dir.path())
+        .env_remove("OPENROUTER_API_KEY")
+        .args(["probe", "--sim", "--json", "--no-validate", "-q"])
+        .args(["--prompts", &first_prompt()])
+        .arg("--registry")
+        .arg(repo_path("registry.yaml"))
+        .arg("--out")
+        .arg(dir.path().join("r.jsonl"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("stdout"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn sigint_keeps_finished_attempts_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();

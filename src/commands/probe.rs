@@ -214,7 +214,7 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
             elapsed,
         );
         json.connections = Some(endpoints::connections_of_run(&client, warm));
-        super::print_stdout(&format!("{}\n", serde_json::to_string_pretty(&json)?))?;
+        super::print_json_stdout(&json)?;
     } else {
         super::print_stdout(&format!(
             "{}\n",

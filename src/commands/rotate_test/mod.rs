@@ -188,10 +188,12 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
     pb.finish_and_clear();
     let elapsed_s = ctx.started.elapsed().as_secs_f64();
 
-    let mut prompts = outcomes
-        .lock()
-        .map_err(|_| anyhow!("prompt outcomes lock poisoned"))?
-        .clone();
+    // Taken, not copied: the report holds one outcome per prompt.
+    let mut prompts = std::mem::take(
+        &mut *outcomes
+            .lock()
+            .map_err(|_| anyhow!("prompt outcomes lock poisoned"))?,
+    );
     prompts.sort_by(|a, b| (a.repeat, &a.prompt_id).cmp(&(b.repeat, &b.prompt_id)));
     for p in &mut prompts {
         let Some(model) = &p.model_used else { continue };
@@ -239,12 +241,11 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
         .clone();
     let report = RotateReport::build(info, prompts, &snapshot, &attempts, &thresholds, simulator);
 
-    let text = if run_args.json {
-        format!("{}\n", serde_json::to_string_pretty(&report)?)
+    if run_args.json {
+        super::print_json_stdout(&report)?;
     } else {
-        table::render(&report, progress::stdout_is_terminal())
-    };
-    super::print_stdout(&text)?;
+        super::print_stdout(&table::render(&report, progress::stdout_is_terminal()))?;
+    }
     write_reports(&report, &opts)?;
     if !global.quiet {
         eprintln!(
