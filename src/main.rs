@@ -11,9 +11,14 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    rotor::alloc::release_freed_memory_at_once();
     rotor::secret::install_panic_hook();
     let cli = rotor::cli::Cli::parse();
+    // A batch returns freed memory at once; a run keeps it a moment for
+    // reuse (src/alloc.rs).
+    rotor::alloc::purge_freed_memory_after_ms(match cli.command {
+        rotor::cli::Command::Report(_) => 0,
+        _ => rotor::alloc::RUN_PURGE_DELAY_MS,
+    });
     rotor::logging::init(cli.verbose, cli.quiet);
     let code = rotor::run(cli);
     ExitCode::from(u8::try_from(code).unwrap_or(1))
