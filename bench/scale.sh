@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Scale: time and peak memory of `rotor probe` for 10k, 30k and 100k attempts
+# Scale: time and peak memory of `rotor probe` for 10k, 100k and 1M attempts
 # (zero-delay simulator, --no-stream, concurrency 8), and of `rotor report`
 # over 100k, 300k and 1M records (synthetic, bench/gen_records.py).
 # /usr/bin/time -v gives the wall time and the peak resident set size.
@@ -18,7 +18,7 @@ if [[ $WHAT != report ]]; then
     start_sim bench/scenarios/zero.yaml
     echo "| probe attempts | wall (s) | attempts/s | peak RSS (MB) |"
     echo "|---|---|---|---|"
-    for n in ${PROBE_SIZES:-10000 30000 100000}; do
+    for n in ${PROBE_SIZES:-10000 100000 1000000}; do
         curl -s -X POST "$SIM_ROOT/sim/reset" >/dev/null
         rm -f "$WORK/p.jsonl"
         /usr/bin/time -v -o "$WORK/time.txt" "$ROTOR" probe -q --registry "$WORK/registry.yaml" \
