@@ -198,6 +198,15 @@ impl Quantiles {
         Self::from_percentiles(&s.percentiles(&[50.0, 95.0, 99.0]), s.len(), error)
     }
 
+    /// `v`, one of these percentiles, formatted by `fmt` for a table cell,
+    /// marked `≈` when they come from a histogram.
+    pub fn cell(&self, v: Option<f64>, fmt: fn(Option<f64>) -> String) -> String {
+        match (self.relative_error, v) {
+            (Some(_), Some(_)) => format!("≈{}", fmt(v)),
+            _ => fmt(v),
+        }
+    }
+
     fn from_percentiles(q: &[Option<f64>], n: usize, relative_error: Option<f64>) -> Self {
         Quantiles {
             p50: q[0].map(round3),
@@ -390,5 +399,12 @@ mod tests {
         }
         let table = crate::output::table::probe_table(&long, false).to_string();
         assert!(table.contains("≈596"), "{table}");
+        // rotate-test's table and Markdown mark their cells the same way.
+        let ms = crate::output::table::ms;
+        let q = Quantiles::of_sample(&long.models[0].latency_ms);
+        assert_eq!(q.cell(q.p50, ms), "≈596");
+        assert_eq!(q.cell(None, ms), "—");
+        let q = Quantiles::of_sample(&short.models[0].latency_ms);
+        assert_eq!(q.cell(q.p50, ms), "600");
     }
 }

@@ -3,8 +3,7 @@
 use comfy_table::presets::{ASCII_MARKDOWN, UTF8_FULL_CONDENSED};
 use comfy_table::{CellAlignment, ContentArrangement, Table};
 
-use super::summary::RunSummary;
-use crate::stats::Sample;
+use super::summary::{Quantiles, RunSummary};
 
 /// Formats milliseconds for a table cell: `—` when unknown.
 pub fn ms(v: Option<f64>) -> String {
@@ -32,17 +31,6 @@ fn pct(v: Option<f64>) -> String {
 
 fn num(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "—".into())
-}
-
-/// The `p`-th percentile of `s` formatted by `fmt`, marked `≈` when it
-/// comes from the histogram of a long run (within 0.1 %, see [`Sample`]).
-fn quantile(s: &Sample, p: f64, fmt: fn(Option<f64>) -> String) -> String {
-    let cell = fmt(s.percentiles(&[p])[0]);
-    if s.is_exact() || s.is_empty() {
-        cell
-    } else {
-        format!("≈{cell}")
-    }
 }
 
 /// A new table in rotor's style: box drawing on a terminal, Markdown-ish ASCII otherwise.
@@ -78,16 +66,19 @@ pub fn probe_table(summary: &RunSummary, terminal: bool) -> Table {
         } else {
             parts.join(", ")
         };
+        let latency = Quantiles::of_sample(&m.latency_ms);
+        let ttft = Quantiles::of_sample(&m.ttft_ms);
+        let tokens = Quantiles::of_sample(&m.tokens_per_s);
         let mut row = vec![
             m.model.clone(),
             m.attempts.to_string(),
             m.ok.to_string(),
             m.rate_limited.to_string(),
             errors,
-            quantile(&m.latency_ms, 50.0, ms),
-            quantile(&m.latency_ms, 95.0, ms),
-            quantile(&m.ttft_ms, 50.0, ms),
-            quantile(&m.tokens_per_s, 50.0, num),
+            latency.cell(latency.p50, ms),
+            latency.cell(latency.p95, ms),
+            ttft.cell(ttft.p50, ms),
+            tokens.cell(tokens.p50, num),
             pct(m.pass_at_k(1)),
         ];
         row.extend(k.map(|k| pct(m.pass_at_k(k))));

@@ -110,7 +110,7 @@ pub fn render(r: &RotateReport) -> String {
             m.wait_ms,
             m.breaker_opens,
             m.answered,
-            ms(m.latency_ms.p50),
+            m.latency_ms.cell(m.latency_ms.p50, ms),
             pct(m.pass_at_1),
             pct(m.well_formed_rate),
         );

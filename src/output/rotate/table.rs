@@ -84,7 +84,7 @@ pub fn render(r: &RotateReport, terminal: bool) -> String {
             m.wait_ms.to_string(),
             format!("{} opens", m.breaker_opens),
             m.answered.to_string(),
-            ms(m.latency_ms.p50),
+            m.latency_ms.cell(m.latency_ms.p50, ms),
             pct(m.pass_at_1),
             pct(m.well_formed_rate),
         ]);
