@@ -27,6 +27,7 @@ use crate::output::summary::{ModelSummary, Quantiles, RunSummary};
 use crate::record::SCHEMA_VERSION;
 use crate::report::scores::{PassAtK, PromptScores, well_formed_rate};
 use crate::sim::SimStats;
+use crate::stats::Sample;
 
 /// One logical prompt's end.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -364,10 +365,7 @@ fn model_row(
         breaker_opens: m.breaker_opens,
         breaker: enum_name(&m.breaker),
         answered,
-        latency_ms: s.map_or_else(
-            || Quantiles::of(&[]),
-            |s| Quantiles::of_sample(&s.latency_ms),
-        ),
+        latency_ms: Quantiles::of_sample(s.map_or(&Sample::default(), |s| &s.latency_ms)),
         pass_at_1: scores.pass_at_1,
         pass_at_k: scores.pass_at_k,
         well_formed_rate: well_formed(&validation),
