@@ -5,11 +5,18 @@
 
 mod rotate_support;
 
-use rotate_support::{F1, F2, P, Run, rotate};
+use std::path::Path;
+
+use rotate_support::{F1, F2, P, Run, registry, rotate_with};
 
 fn run(scenario: &str, policy: &str, repeat: &str) -> Run {
+    run_with(&registry(), scenario, policy, repeat)
+}
+
+fn run_with(registry: &Path, scenario: &str, policy: &str, repeat: &str) -> Run {
     let c = [P, F1, F2].join(",");
-    let run = rotate(
+    let run = rotate_with(
+        registry,
         scenario,
         &[
             "--chain",
@@ -82,8 +89,19 @@ fn under_intermittent_storms_adaptive_learns_the_slow_fallback_and_uses_the_fast
 
 #[test]
 fn with_a_flaky_primary_adaptive_spends_fewer_attempts_on_failures() {
-    let adaptive = run("ci-flaky-primary", "adaptive", "12");
-    let fallback_first = run("ci-flaky-primary", "fallback-first", "12");
+    // The breaker out of the comparison: at 40 % failures five in a row come
+    // at a moment that depends on how the four workers' answers interleave,
+    // and once open (0.6 s scaled, doubling) it keeps fallback-first off the
+    // primary for most of the run — 241 primary attempts on one run, 37 on
+    // another (CI, 2026-12-07). The policies alone are compared here;
+    // tests/rotate_ci.rs covers the breaker.
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().join("registry.yaml");
+    let text = std::fs::read_to_string(registry()).unwrap();
+    assert!(text.contains("failures: 5"));
+    std::fs::write(&reg, text.replace("failures: 5", "failures: 1000000")).unwrap();
+    let adaptive = run_with(&reg, "ci-flaky-primary", "adaptive", "12");
+    let fallback_first = run_with(&reg, "ci-flaky-primary", "fallback-first", "12");
     let failed = |r: &Run| {
         r.sim_stats()["models"][P]["by_outcome"]["server_error"]
             .as_u64()
@@ -103,13 +121,13 @@ fn with_a_flaky_primary_adaptive_spends_fewer_attempts_on_failures() {
         failed(&adaptive),
         failed(&fallback_first)
     );
-    // About 3× fewer on an idle machine. The scenario's clock is compressed
-    // fifty times, so a busy machine stretches the run and shifts both
-    // policies' counts (the failures' evidence ages with time; breakers open
-    // and close): 1.3× was seen under three CPU hogs. The test asserts the
-    // direction only; bench/policies.sh measures the size.
+    // Without the breaker fallback-first's count is fixed by the seed (241:
+    // every prompt starts on the primary, a 5xx retries it once); adaptive's
+    // moves with the machine's speed, since the failures' evidence ages with
+    // the scenario's compressed clock: 40-57 seen, idle and under three CPU
+    // hogs. bench/policies.sh measures the size with the breaker on.
     assert!(
-        a_attempts < ff_attempts,
+        a_attempts * 2 < ff_attempts,
         "attempts on the primary: adaptive {a_attempts}, fallback-first {ff_attempts}"
     );
     assert!(
