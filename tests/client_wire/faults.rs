@@ -46,7 +46,7 @@ async fn keepalive_only_stream_hits_the_read_timeout() {
         sse(Body::from_stream(s))
     })
     .await;
-    let r = client().chat(&endpoint(&base), &spec(true)).await;
+    let r = quick_client().chat(&endpoint(&base), &spec(true)).await;
     assert_eq!(
         (r.outcome, r.error_type.as_deref()),
         (Outcome::Timeout, Some("read"))
@@ -94,7 +94,7 @@ async fn hanging_server_hits_the_first_byte_timeout() {
         }),
     );
     let base = serve(app).await;
-    let r = client().chat(&endpoint(&base), &spec(false)).await;
+    let r = client().chat(&endpoint(&base), &quick_spec(false)).await;
     assert_eq!(
         (r.outcome, r.error_type.as_deref()),
         (Outcome::Timeout, Some("first_byte"))
