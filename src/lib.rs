@@ -2,6 +2,26 @@
 //!
 //! The binary is a thin shell around [`run`]; tests call the library directly.
 
+/// `eprintln!` that never panics: a closed stderr (`rotor … 2>&1 | head`)
+/// makes a line go nowhere instead of aborting the run (`eprintln!` panics
+/// on EPIPE, and the panic hook's own write then aborts the process).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// `eprint!` that never panics (see [`say!`]).
+#[macro_export]
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod alloc;
 pub mod cli;
 pub mod client;
@@ -28,14 +48,14 @@ pub fn run(cli: cli::Cli) -> i32 {
     let runtime = match runtime_for(&cli.command) {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            crate::say!("error: cannot start the async runtime: {e}");
             return exit::ENVIRONMENT;
         }
     };
     match runtime.block_on(commands::dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            crate::say!("error: {e:#}");
             exit::code_of(&e)
         }
     }

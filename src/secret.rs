@@ -107,7 +107,7 @@ pub fn install_panic_hook() {
             let trace = std::backtrace::Backtrace::force_capture().to_string();
             text = format!("{text}\n{}", redact_known(&trace));
         }
-        eprintln!("{text}");
+        crate::say!("{text}");
     }));
 }
 

@@ -373,6 +373,66 @@ fn a_json_reader_that_went_away_is_not_an_error() {
     );
 }
 
+/// `rotor … 2>&1 | head -1`: stderr closed after a line. Every command that
+/// talks on stderr runs to its end (eprintln! panicked on EPIPE, and the
+/// panic hook's own write then aborted the process: exit 134, nothing run).
+#[test]
+fn a_closed_stderr_does_not_stop_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("rotor");
+    let run = |args: &[&str], out: &str| {
+        let mut child = std::process::Command::new(&bin)
+            .current_dir(dir.path())
+            .env_remove("OPENROUTER_API_KEY")
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .arg("--registry")
+            .arg(repo_path("registry.yaml"))
+            .args(args)
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stderr.take());
+        child.wait().unwrap().code()
+    };
+    let prompt = first_prompt();
+    let probe = ["probe", "--sim", "--no-validate", "--prompts", &prompt];
+    let model = "meta-llama/llama-3.3-8b-instruct:free";
+    let rotate = [
+        "rotate-test",
+        "--sim",
+        "--no-validate",
+        "--prompts",
+        &prompt,
+        "--chain",
+        model,
+    ];
+    assert_eq!(run(&probe, "p.jsonl"), Some(0));
+    assert_eq!(run(&rotate, "rt.jsonl"), Some(0));
+    let records = |f: &str| {
+        std::fs::read_to_string(dir.path().join(f))
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("\"kind\":\"attempt\""))
+            .count()
+    };
+    assert!(records("p.jsonl") > 0 && records("rt.jsonl") > 0);
+    // report's notes go to the closed stderr as well.
+    let mut child = std::process::Command::new(&bin)
+        .current_dir(dir.path())
+        .arg("--registry")
+        .arg(repo_path("registry.yaml"))
+        .args(["report", "p.jsonl", "rt.jsonl"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
 #[test]
 fn sigint_keeps_finished_attempts_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();

@@ -106,7 +106,7 @@ pub async fn plan(
             scenario.seed = seed;
         }
         if run.sim.is_none() {
-            eprintln!(
+            crate::say!(
                 "{} is not set: {command} runs against the embedded simulator (scenario {scenario_name}, fixtures/scenarios/{scenario_name}.yaml); set it to measure the real models",
                 key_var.as_deref().unwrap_or("the API key")
             );

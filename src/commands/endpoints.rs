@@ -36,7 +36,7 @@ pub async fn preflight(plan: &mut Plan, quiet: bool) -> anyhow::Result<Vec<Targe
             Ok(list) => {
                 if let Some(scenario) = list.rotor_simulator {
                     if !quiet {
-                        eprintln!(
+                        crate::say!(
                             "note: {base} is rotor's simulator (scenario {scenario}): its figures are simulated, and the records say so"
                         );
                     }
@@ -73,7 +73,7 @@ pub async fn preflight(plan: &mut Plan, quiet: bool) -> anyhow::Result<Vec<Targe
             .map(|t| t.id.as_str())
             .collect();
         if !quiet {
-            eprintln!("{why}: skipping {}", skipped.join(", "));
+            crate::say!("{why}: skipping {}", skipped.join(", "));
         }
     }
     Ok(targets)
@@ -116,7 +116,7 @@ pub async fn warm_up(
     .await;
     for (base, w) in done {
         if w.answered < w.sent && !quiet {
-            eprintln!(
+            crate::say!(
                 "note: {} of {} requests that open connections ahead of the run got no answer from {base} within {}; the first requests will open their own (--no-warmup skips this step)",
                 w.sent - w.answered,
                 w.sent,

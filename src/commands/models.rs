@@ -277,14 +277,14 @@ pub async fn run(args: ModelsArgs, global: &Global) -> anyhow::Result<i32> {
         let new = apply(&text, path, &edit).input_err()?;
         let patch = diff::unified(&text, &new, &path.display().to_string());
         if args.json {
-            eprint!("{patch}");
+            crate::say_raw!("{patch}");
         } else {
             write!(stdout, "\n{patch}")?;
         }
         if args.write && !args.dry_run && !patch.is_empty() {
             write_atomic(path, &text, &new).env_err()?;
             if !global.quiet {
-                eprintln!("rewrote {}", path.display());
+                crate::say!("rewrote {}", path.display());
             }
         }
     }

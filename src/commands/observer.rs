@@ -41,7 +41,7 @@ impl Validation {
             let languages: Vec<&str> = suite.items.iter().map(|i| i.language.as_str()).collect();
             for note in validator.notes() {
                 if languages.iter().any(|l| note.starts_with(l)) {
-                    eprintln!("note: {note}");
+                    crate::say!("note: {note}");
                 }
             }
         }
@@ -333,7 +333,7 @@ impl RecordingObserver {
             .unwrap_or_else(|| "its reset".into());
         let which = if free_only { "free models" } else { "models" };
         self.pb.suspend(|| {
-            eprintln!(
+            crate::say!(
                 "{provider}: the daily quota is spent; its {which} are skipped until {until} (other providers are still used)"
             )
         });

@@ -76,7 +76,7 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
             start.add(a);
         }
         if !global.quiet {
-            eprintln!(
+            crate::say!(
                 "resuming run {} from {}: {} prompt(s) finished, {} to go{}",
                 ctx.run_id,
                 resume.path.display(),
@@ -221,7 +221,7 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
             table::probe_table(&summary, progress::stdout_is_terminal())
         ))?;
     }
-    eprintln!(
+    crate::say!(
         "{} attempts in {elapsed:.1}s; {records} records in {}",
         summary.attempts(),
         out_path.display()
@@ -229,7 +229,7 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
     if let Some(scale) = time_scale
         && !global.quiet
     {
-        eprintln!(
+        crate::say!(
             "(simulated {x:.0}x faster than real time: latencies {x:.0}x shorter and tokens/s {x:.0}x higher than the scenario's models)",
             x = 1.0 / scale
         );
@@ -238,7 +238,7 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
     if !gave_up.is_empty() {
         let n: u64 = gave_up.values().sum();
         let why: Vec<String> = gave_up.iter().map(|(k, v)| format!("{v} {k}")).collect();
-        eprintln!(
+        crate::say!(
             "{n} prompt(s) ended without an answer ({}); the give_up events in the results file say why",
             why.join(", ")
         );
@@ -247,7 +247,7 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
         return Err(Failure::environment(anyhow!(fatal)));
     }
     if outcome.interrupted {
-        eprintln!("interrupted: the summary above covers the attempts that finished");
+        crate::say!("interrupted: the summary above covers the attempts that finished");
         return Ok(exit::INTERRUPTED);
     }
     Ok(exit::OK)

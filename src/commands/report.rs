@@ -70,7 +70,7 @@ pub async fn run(args: ReportArgs, global: &Global) -> anyhow::Result<i32> {
     })
     .input_err()?;
     if report.read.attempts == 0 && !global.quiet {
-        eprintln!("warning: no attempt records in the files read: nothing to rank on");
+        crate::say!("warning: no attempt records in the files read: nothing to rank on");
     }
     let read = &report.read;
     let scenarios = read.simulated_scenarios.join(", ");
@@ -83,13 +83,14 @@ pub async fn run(args: ReportArgs, global: &Global) -> anyhow::Result<i32> {
     }
     if !global.quiet {
         if read.simulated > 0 {
-            eprintln!(
+            crate::say!(
                 "note: {} of the {} attempts read were answered by the embedded simulator (scenario {scenarios}): their latencies are time-scaled, not the real models' figures",
-                read.simulated, read.attempts
+                read.simulated,
+                read.attempts
             );
         }
         if read.simulated_left_out > 0 {
-            eprintln!(
+            crate::say!(
                 "note: left out {} attempts answered by the embedded simulator (scenario {scenarios}) next to real ones; --simulated uses them too",
                 read.simulated_left_out
             );
@@ -101,7 +102,7 @@ pub async fn run(args: ReportArgs, global: &Global) -> anyhow::Result<i32> {
             .with_context(|| format!("cannot write {}", path.display()))
             .env_err()?;
         if !global.quiet {
-            eprintln!("wrote {}", path.display());
+            crate::say!("wrote {}", path.display());
         }
     }
     let machine = args.json || args.csv || args.markdown;
@@ -132,14 +133,14 @@ pub async fn run(args: ReportArgs, global: &Global) -> anyhow::Result<i32> {
             }
             stdout.write_all(d.as_bytes())?;
         } else {
-            eprint!("{d}");
+            crate::say_raw!("{d}");
         }
         if d.is_empty() && !global.quiet {
-            eprintln!("{}: already up to date", path.display());
+            crate::say!("{}: already up to date", path.display());
         } else if args.write && !args.dry_run {
             write_atomic(path, &text, &new).env_err()?;
             if !global.quiet {
-                eprintln!("rewrote {}", path.display());
+                crate::say!("rewrote {}", path.display());
             }
         }
     }

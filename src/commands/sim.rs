@@ -37,7 +37,7 @@ pub async fn run(_global: &Global, args: SimArgs) -> anyhow::Result<i32> {
     let mut stdout = std::io::stdout();
     writeln!(stdout, "{}", server.base_url()).context("writing to stdout")?;
     stdout.flush().context("writing to stdout")?;
-    eprintln!(
+    crate::say!(
         "rotor sim: scenario '{name}' on {} (stats: {}/sim/stats); Ctrl-C to stop",
         server.base_url(),
         server.base_url().trim_end_matches("/v1")

@@ -69,7 +69,7 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
     let mut ctx = RunContext::open("rotate-test", run_args, &plan.backend, resume.as_ref())?;
     ctx.quiet = global.quiet;
     if !global.quiet {
-        eprintln!(
+        crate::say!(
             "rotate-test: {} prompts × {} through {} ({policy}, deadline {deadline_ms} ms) on {}",
             suite.items.len(),
             run_args.repeat,
@@ -90,7 +90,7 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
     if let Some(resume) = &resume
         && !global.quiet
     {
-        eprintln!(
+        crate::say!(
             "resuming run {} from {}: {} prompt(s) finished, {} to go",
             ctx.run_id,
             resume.path.display(),
@@ -248,7 +248,7 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
     }
     write_reports(&report, &opts)?;
     if !global.quiet {
-        eprintln!(
+        crate::say!(
             "{} prompts in {elapsed_s:.1}s; {records} records in {}",
             report.overall.prompts,
             out_path.display()
@@ -259,7 +259,7 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
         return Err(Failure::environment(anyhow!(fatal)));
     }
     if outcome.interrupted {
-        eprintln!("interrupted: the summary above covers the prompts that finished");
+        crate::say!("interrupted: the summary above covers the prompts that finished");
         return Ok(exit::INTERRUPTED);
     }
     let failed = report.failed_checks();
