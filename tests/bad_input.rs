@@ -360,3 +360,100 @@ fn a_rejected_key_exits_3_and_the_key_appears_nowhere() {
         );
     }
 }
+
+/// A key in `--base-url`'s user info (`http://user:KEY@host/v1`) is sent
+/// as the URL says, and shown nowhere: not in the notes, the banner,
+/// `--json`'s backend, the JUnit properties, the Markdown or the records.
+#[test]
+fn a_key_in_the_base_urls_user_info_is_shown_nowhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = SimProcess::start("free-tier", &[]);
+    let canary = "sk-or-v1-canary-userinfo-7d3a6b5c8e0f";
+    let base = sim
+        .base_url
+        .replace("http://", &format!("http://u:{canary}@"));
+    let model = "meta-llama/llama-3.3-8b-instruct:free";
+    let run = |args: &[&str]| {
+        let out = rotor(dir.path())
+            .args(args)
+            .args(["--base-url", &base, "--json", "--no-validate", "-vv"])
+            .args(["--prompts", "parse-duration", "--registry"])
+            .arg(repo_path("registry.yaml"))
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(stderr.contains("rotor's simulator"), "{stderr}");
+        (String::from_utf8_lossy(&out.stdout).to_string(), stderr)
+    };
+    let probe = run(&["probe", "--models", model, "--out", "p.jsonl"]);
+    let rotate = run(&[
+        "rotate-test",
+        "--chain",
+        model,
+        "--out",
+        "rt.jsonl",
+        "--junit",
+        "rt.xml",
+        "--markdown",
+        "rt.md",
+    ]);
+    let report: serde_json::Value = serde_json::from_str(&rotate.0).unwrap();
+    assert!(
+        report.to_string().contains("127.0.0.1"),
+        "the backend is still named: {report}"
+    );
+    let file = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
+    for (what, text) in [
+        ("probe's stdout", probe.0),
+        ("probe's stderr", probe.1),
+        ("rotate-test's stdout", rotate.0),
+        ("rotate-test's stderr", rotate.1),
+        ("probe's records", file("p.jsonl")),
+        ("rotate-test's records", file("rt.jsonl")),
+        ("JUnit", file("rt.xml")),
+        ("Markdown", file("rt.md")),
+    ] {
+        assert!(
+            !text.contains("canary-userinfo"),
+            "the key leaked into {what}"
+        );
+    }
+}
+
+/// A key no HTTP header can carry (a pasted control character) is the
+/// environment's fault: exit 3 before the first request, not every model
+/// recorded as incompatible.
+#[test]
+fn a_key_with_a_control_character_exits_3_before_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = SimProcess::start("free-tier", &[]);
+    for (value, says) in [
+        ("sk-or-v1-canary-ctl\u{1}x", "cannot go in an HTTP header"),
+        ("   ", "only white space"),
+        ("", "is empty"),
+    ] {
+        let out = rotor(dir.path())
+            .env("ROTOR_ODD_KEY", value)
+            .args(["probe", "--base-url", &sim.base_url])
+            .args(["--api-key-env", "ROTOR_ODD_KEY", "--no-validate"])
+            .args(["--models", "meta-llama/llama-3.3-8b-instruct:free"])
+            .args(["--prompts", "parse-duration", "--registry"])
+            .arg(repo_path("registry.yaml"))
+            .arg("--out")
+            .arg(dir.path().join("odd.jsonl"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{value:?}: {stderr}");
+        assert!(stderr.contains(says), "{value:?}: {stderr}");
+        assert!(!stderr.contains("canary-ctl"), "{stderr}");
+        let records = std::fs::read_to_string(dir.path().join("odd.jsonl")).unwrap_or_default();
+        assert!(!records.contains("\"kind\":\"attempt\""), "{records}");
+    }
+}

@@ -433,6 +433,26 @@ fn a_closed_stderr_does_not_stop_a_run() {
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
 
+/// `-q`: only errors on stderr — not the summary line, not the note that
+/// there is no key (the run says it used the simulator in its records).
+#[test]
+fn quiet_leaves_stderr_empty_on_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = rotor(dir.path())
+        .args(["--registry", repo_path("registry.yaml").to_str().unwrap()])
+        .args(["probe", "--sim", "--no-validate", "-q"])
+        .args(["--models", "meta-llama/llama-3.3-8b-instruct:free"])
+        .args(["--prompts", &first_prompt(), "--out", "q.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert!(
+        !out.stdout.is_empty(),
+        "the table is the result: still printed"
+    );
+}
+
 #[test]
 fn sigint_keeps_finished_attempts_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();

@@ -172,7 +172,11 @@ pub async fn plan(
             limits: HashMap::new(),
             backend: Backend {
                 sim: None,
-                label: base,
+                // What the run prints and records as its backend: without
+                // a key in the URL's user info.
+                label: crate::client::classify::display_url(&base)
+                    .trim_end_matches('/')
+                    .to_string(),
                 simulated: None,
             },
         });
@@ -256,12 +260,36 @@ fn first_key_var(registry: &Registry, model_ids: &[String]) -> Option<String> {
 }
 
 fn read_key(var: &str) -> anyhow::Result<Secret> {
-    match std::env::var(var) {
-        Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
-        _ => Err(Failure::environment(anyhow!(
-            "the environment variable {var} is not set (it should hold the API key)\n  hint: export {var}=... or choose another variable with --api-key-env"
-        ))),
+    let key = match std::env::var(var) {
+        Ok(v) if !v.trim().is_empty() => v.trim().to_string(),
+        Ok(v) if !v.is_empty() => {
+            return Err(Failure::environment(anyhow!(
+                "the environment variable {var} holds only white space (it should hold the API key)\n  hint: export {var}=... or choose another variable with --api-key-env"
+            )));
+        }
+        Ok(_) => {
+            return Err(Failure::environment(anyhow!(
+                "the environment variable {var} is empty (it should hold the API key)\n  hint: export {var}=... or choose another variable with --api-key-env"
+            )));
+        }
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(Failure::environment(anyhow!(
+                "the environment variable {var} is not valid UTF-8, so it cannot be an API key\n  hint: set it again from the provider's page (a key is plain ASCII)"
+            )));
+        }
+        Err(std::env::VarError::NotPresent) => {
+            return Err(Failure::environment(anyhow!(
+                "the environment variable {var} is not set (it should hold the API key)\n  hint: export {var}=... or choose another variable with --api-key-env"
+            )));
+        }
+    };
+    // Every request would fail on it, and the models would be blamed.
+    if reqwest::header::HeaderValue::from_str(&format!("Bearer {key}")).is_err() {
+        return Err(Failure::environment(anyhow!(
+            "the environment variable {var} holds a character that cannot go in an HTTP header (a control character or a pasted line break?), so no request could carry it\n  hint: set it again from the provider's page (a key is plain ASCII)"
+        )));
     }
+    Ok(Secret::new(key))
 }
 
 fn normalise_base_url(url: &str) -> anyhow::Result<String> {

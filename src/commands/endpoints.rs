@@ -32,12 +32,14 @@ pub async fn preflight(plan: &mut Plan, quiet: bool) -> anyhow::Result<Vec<Targe
     }
     let mut unreachable: Vec<(String, String)> = Vec::new();
     for (base, ep) in &bases {
+        // A key in the URL's user info is never shown.
+        let shown = crate::client::classify::display_url(base);
         match client.list_models(ep, Duration::from_secs(10)).await {
             Ok(list) => {
                 if let Some(scenario) = list.rotor_simulator {
                     if !quiet {
                         crate::say!(
-                            "note: {base} is rotor's simulator (scenario {scenario}): its figures are simulated, and the records say so"
+                            "note: {shown} is rotor's simulator (scenario {scenario}): its figures are simulated, and the records say so"
                         );
                     }
                     plan.backend.simulated = Some(scenario);
@@ -45,7 +47,7 @@ pub async fn preflight(plan: &mut Plan, quiet: bool) -> anyhow::Result<Vec<Targe
             }
             Err(e) if e.is_auth() => {
                 return Err(Failure::environment(anyhow!(
-                    "{base} rejected the API key (401)\n  hint: check the key in the environment variable named by the provider (or --api-key-env)"
+                    "{shown} rejected the API key (401)\n  hint: check the key in the environment variable named by the provider (or --api-key-env)"
                 )));
             }
             Err(e) if e.is_unreachable() => unreachable.push((base.to_string(), e.to_string())),
@@ -116,15 +118,16 @@ pub async fn warm_up(
     .await;
     for (base, w) in done {
         if w.answered < w.sent && !quiet {
+            let shown = crate::client::classify::display_url(base);
             crate::say!(
-                "note: {} of {} requests that open connections ahead of the run got no answer from {base} within {}; the first requests will open their own (--no-warmup skips this step)",
+                "note: {} of {} requests that open connections ahead of the run got no answer from {shown} within {}; the first requests will open their own (--no-warmup skips this step)",
                 w.sent - w.answered,
                 w.sent,
                 crate::output::table::duration(Some(w.elapsed.as_secs_f64() * 1e3)),
             );
         }
         tracing::debug!(
-            base,
+            base = %crate::client::classify::display_url(base),
             sent = w.sent,
             answered = w.answered,
             ms = w.elapsed.as_secs_f64() * 1e3,

@@ -221,11 +221,14 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
             table::probe_table(&summary, progress::stdout_is_terminal())
         ))?;
     }
-    crate::say!(
-        "{} attempts in {elapsed:.1}s; {records} records in {}",
-        summary.attempts(),
-        out_path.display()
-    );
+    if !global.quiet {
+        crate::say!(
+            "{} in {elapsed:.1}s; {} in {}",
+            crate::output::text::count(summary.attempts(), "attempt"),
+            crate::output::text::count(records, "record"),
+            out_path.display()
+        );
+    }
     if let Some(scale) = time_scale
         && !global.quiet
     {
@@ -235,7 +238,7 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
         );
     }
     let gave_up = summary.gave_up_total();
-    if !gave_up.is_empty() {
+    if !gave_up.is_empty() && !global.quiet {
         let n: u64 = gave_up.values().sum();
         let why: Vec<String> = gave_up.iter().map(|(k, v)| format!("{v} {k}")).collect();
         crate::say!(

@@ -227,3 +227,12 @@ impl Exporter for TableExporter {
         Ok(out.into_bytes())
     }
 }
+
+/// `n` and the noun, plural unless `n` is 1: "1 attempt", "300 attempts".
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
