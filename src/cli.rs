@@ -114,7 +114,7 @@ pub struct ReportArgs {
     #[arg(long, value_name = "PATH")]
     pub html: Option<PathBuf>,
     /// Rewrite the registry with the new order, tiers, statuses and stats (atomic; keeps comments); prints the diff.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "dry_run")]
     pub write: bool,
     /// Print the diff --write would make, and write nothing.
     #[arg(long)]

@@ -263,6 +263,13 @@ const CASES: &[Case] = &[
         code: 3,
         stderr: &["ROTOR_TEST_UNSET_KEY is not set"],
     },
+    Case {
+        name: "report --write with --dry-run",
+        files: &[],
+        args: &["report", "r.jsonl", "--write", "--dry-run"],
+        code: 2,
+        stderr: &["--write", "--dry-run", "cannot be used with"],
+    },
 ];
 
 #[test]
