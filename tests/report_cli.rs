@@ -749,3 +749,75 @@ fn a_rotor_sim_server_behind_base_url_marks_the_records_simulated() {
         assert_eq!(r["simulated"], "free-tier", "{r}");
     }
 }
+
+/// A results file, its `--csv` twin and the same file under another name
+/// count each attempt once (they doubled the samples and narrowed the
+/// confidence intervals), and report says what it left out.
+#[test]
+fn a_csv_twin_and_a_second_name_count_each_attempt_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let probe = Command::cargo_bin("rotor")
+        .unwrap()
+        .current_dir(dir.path())
+        .env_remove("OPENROUTER_API_KEY")
+        .args(["--registry", &repo("registry.yaml"), "-q"])
+        .args([
+            "probe",
+            "--sim",
+            "--no-validate",
+            "--prompts",
+            "parse-duration",
+        ])
+        .args(["--models", "meta-llama/llama-3.3-8b-instruct:free"])
+        .args([
+            "--repeat",
+            "3",
+            "--out",
+            "r/run.jsonl",
+            "--csv",
+            "r/run.csv",
+        ])
+        .output()
+        .unwrap();
+    assert!(probe.status.success());
+    let attempts = |args: &[&str]| {
+        let out = rotor()
+            .current_dir(dir.path())
+            .args(["--registry", &repo("registry.yaml"), "report", "--json"])
+            .arg("--simulated")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            v["inputs"]["attempts"].as_u64().unwrap(),
+            v["inputs"]["duplicates"].as_u64().unwrap(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (alone, dup, _) = attempts(&["r/run.jsonl"]);
+    assert_eq!((alone, dup), (3, 0));
+    let (csv_alone, _, _) = attempts(&["r/run.csv"]);
+    assert_eq!(csv_alone, 3, "the CSV alone is read as before");
+    let (both, dup, note) = attempts(&["r"]);
+    assert_eq!(both, 3);
+    assert!(dup > 0, "the twin's records are counted as left out");
+    assert!(
+        note.contains("run.csv") && note.contains("counts once"),
+        "{note}"
+    );
+    let (twice, dup, _) = attempts(&["r/run.jsonl", "./r/run.jsonl", "r/../r/run.jsonl"]);
+    assert_eq!((twice, dup), (3, 0), "one file, three names: read once");
+}
+
+fn repo(rel: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(rel)
+        .to_string_lossy()
+        .into_owned()
+}

@@ -95,6 +95,13 @@ pub async fn run(args: ReportArgs, global: &Global) -> anyhow::Result<i32> {
                 read.simulated_left_out
             );
         }
+        if read.duplicates > 0 {
+            crate::say!(
+                "note: left out {} records of {}: their runs were read from another file first (a --csv twin or a copy counts once)",
+                read.duplicates,
+                read.duplicate_files.join(", ")
+            );
+        }
     }
     if let Some(path) = &args.html {
         let bytes = HtmlExporter.export(&report)?;

@@ -113,6 +113,13 @@ pub fn inputs_line(report: &Report) -> String {
     if r.skipped_truncated > 0 {
         let _ = write!(s, "; {} truncated line(s) skipped", r.skipped_truncated);
     }
+    if r.duplicates > 0 {
+        let _ = write!(
+            s,
+            "; {} records of runs already read from another file left out",
+            r.duplicates
+        );
+    }
     let scenarios = r.simulated_scenarios.join(", ");
     if r.simulated > 0 {
         let _ = write!(

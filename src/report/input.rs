@@ -66,6 +66,10 @@ pub fn resolve_inputs(args: &[String]) -> Result<Vec<PathBuf>, InputError> {
     }
     files.sort();
     files.dedup();
+    // One file under two names (`r.jsonl ./r.jsonl`, a directory and a
+    // file in it) is read once.
+    let mut seen = std::collections::HashSet::new();
+    files.retain(|f| seen.insert(std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())));
     if files.is_empty() {
         return Err(InputError::NoFiles {
             where_: args.join(" "),
