@@ -6,6 +6,8 @@
 //! to the same file and starts the summary from the attempts already there,
 //! so the final table covers the whole run and no item is recorded twice.
 //! A partial last line (the process was killed mid-write) is cut off first.
+//! Only the records of the file's first run id count (the run resumed):
+//! `--out` appends, so a file may hold other runs after it.
 
 use std::collections::HashSet;
 use std::fs::OpenOptions;
@@ -15,7 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow};
 
 use crate::exit::{Failure, ResultExt};
-use crate::record::{AttemptRecord, SCHEMA_VERSION};
+use crate::record::{AttemptRecord, EventRecord, SCHEMA_VERSION};
 
 /// What a results file says about a run.
 #[derive(Debug, Default)]
@@ -27,6 +29,10 @@ pub struct Resume {
     pub done: HashSet<(String, String, u32)>,
     /// The attempts already recorded (for the summary).
     pub attempts: Vec<AttemptRecord>,
+    /// The event records already written (`request`, `fallback`, `wait`,
+    /// `breaker`, `give_up`, …): rotate-test rebuilds the finished prompts
+    /// and the engine's counters of the earlier part from them.
+    pub events: Vec<EventRecord>,
     /// Bytes of a partial last line that were cut off.
     pub cut_bytes: u64,
 }
@@ -82,25 +88,33 @@ pub fn load(path: &Path, command: &str) -> anyhow::Result<Resume> {
         if resume.run_id.is_none() {
             resume.run_id = value["run_id"].as_str().map(str::to_string);
         }
+        if value["run_id"].as_str() != resume.run_id.as_deref() {
+            continue; // another run appended to the same file
+        }
         match value["kind"].as_str() {
             Some("attempt") => {
                 if let Ok(a) = serde_json::from_value::<AttemptRecord>(value) {
                     resume.attempts.push(a);
                 }
             }
-            Some("event") if value["event"] == "request" => {
-                let model = value["primary"]
-                    .as_str()
-                    .or_else(|| value["model"].as_str())
-                    .unwrap_or_default();
-                if let (Some(p), Some(r)) = (value["prompt_id"].as_str(), value["repeat"].as_u64())
-                {
-                    resume.done.insert((
-                        model.to_string(),
-                        p.to_string(),
-                        u32::try_from(r).unwrap_or(u32::MAX),
-                    ));
+            Some("event") => {
+                let Ok(e) = serde_json::from_value::<EventRecord>(value) else {
+                    continue;
+                };
+                if e.event != "request" {
+                    resume.events.push(e);
+                    continue;
                 }
+                let model = e
+                    .fields
+                    .get("primary")
+                    .and_then(|v| v.as_str())
+                    .or(e.model.as_deref())
+                    .unwrap_or_default();
+                if let (Some(p), Some(r)) = (&e.prompt_id, e.repeat) {
+                    resume.done.insert((model.to_string(), p.clone(), r));
+                }
+                resume.events.push(e);
             }
             _ => {}
         }
@@ -165,6 +179,33 @@ mod tests {
             format!("{err:#}").contains("rotor probe --resume"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn only_the_records_of_the_first_run_id_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.jsonl");
+        let request = |run: &str, prompt: &str| {
+            format!(
+                r#"{{"schema_version":1,"kind":"event","run_id":"{run}","ts":"2026-01-01T00:00:00Z","command":"rotate-test","event":"request","model":"m","prompt_id":"{prompt}","repeat":0,"primary":"m","ok":true}}"#
+            )
+        };
+        let fallback = r#"{"schema_version":1,"kind":"event","run_id":"abc","ts":"2026-01-01T00:00:00Z","command":"rotate-test","event":"fallback","prompt_id":"p","repeat":0,"from":"m","to":"n","reason":"rate_limited"}"#;
+        std::fs::write(
+            &path,
+            format!(
+                "{fallback}\n{}\n{}\n",
+                request("abc", "p"),
+                request("xyz", "q")
+            ),
+        )
+        .unwrap();
+        let r = load(&path, "rotate-test").unwrap();
+        assert_eq!(r.run_id.as_deref(), Some("abc"));
+        assert!(r.is_done("m", "p", 0));
+        assert!(!r.is_done("m", "q", 0), "another run's prompt");
+        let events: Vec<&str> = r.events.iter().map(|e| e.event.as_str()).collect();
+        assert_eq!(events, ["fallback", "request"]);
     }
 
     #[test]

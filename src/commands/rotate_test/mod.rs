@@ -5,6 +5,7 @@
 //! Markdown. Without an API key it runs against the simulator, whose own
 //! counts are reported beside rotor's.
 
+mod earlier;
 mod options;
 mod truth;
 
@@ -87,6 +88,16 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
                 .is_some_and(|done| done.is_done(&primary_id, &suite.items[*i].id, *r))
         })
         .collect();
+    // The prompts finished before an interruption count in the report and
+    // the thresholds as much as those run now (see earlier.rs).
+    let earlier = resume.as_ref().map(|resume| {
+        earlier::rebuild(
+            resume,
+            &primary_id,
+            |prompt_id, repeat| repeat < run_args.repeat && suite.item(prompt_id).is_some(),
+            opts.require_valid,
+        )
+    });
     if let Some(resume) = &resume
         && !global.quiet
     {
@@ -98,9 +109,12 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
             work.len()
         );
     }
-    let summary = Arc::new(Mutex::new(RunSummary::with_models(
-        targets.iter().map(|t| (t.id.as_str(), t.provider.as_str())),
-    )));
+    let mut start =
+        RunSummary::with_models(targets.iter().map(|t| (t.id.as_str(), t.provider.as_str())));
+    for a in earlier.iter().flat_map(|e| &e.attempts) {
+        start.add(a);
+    }
+    let summary = Arc::new(Mutex::new(start));
     let pb = progress::bar(work.len() as u64, global.quiet);
     let suite = Arc::new(suite);
     let validation = if run_args.no_validate {
@@ -182,7 +196,7 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
     // The outcomes above hold what the report needs.
     let outcome = run::run_jobs(jobs, &tasks, &observer).await;
     let mut verdicts = observer.take_verdicts();
-    let snapshot = engine.snapshot();
+    let mut snapshot = engine.snapshot();
     drop(engine);
     drop(observer);
     pb.finish_and_clear();
@@ -194,7 +208,7 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
             .lock()
             .map_err(|_| anyhow!("prompt outcomes lock poisoned"))?,
     );
-    prompts.sort_by(|a, b| (a.repeat, &a.prompt_id).cmp(&(b.repeat, &b.prompt_id)));
+    // Verdicts kept by the observer are this invocation's answers'.
     for p in &mut prompts {
         let Some(model) = &p.model_used else { continue };
         if let Some((verdict, detail)) =
@@ -204,6 +218,12 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
             p.validation_detail = detail;
         }
     }
+    let prompts_now = prompts.len() as u64;
+    if let Some(earlier) = earlier {
+        earlier.add_to(&mut snapshot);
+        prompts.extend(earlier.prompts);
+    }
+    prompts.sort_by(|a, b| (a.repeat, &a.prompt_id).cmp(&(b.repeat, &b.prompt_id)));
     let simulator = match &plan.backend.sim {
         Some(sim) => {
             let label = plan
@@ -214,7 +234,8 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
             if let Some(path) = &opts.sim_log {
                 truth::write_sim_log(sim, label, path)?;
             }
-            Some(truth::sim_truth(sim, label, &chain, prompts.len() as u64))
+            // The simulator of this invocation saw only its prompts.
+            Some(truth::sim_truth(sim, label, &chain, prompts_now))
         }
         None => None,
     };
@@ -248,8 +269,13 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
     }
     write_reports(&report, &opts)?;
     if !global.quiet {
+        let resumed = if report.overall.prompts > prompts_now {
+            format!(" ({prompts_now} run now)")
+        } else {
+            String::new()
+        };
         crate::say!(
-            "{} prompts in {elapsed_s:.1}s; {records} records in {}",
+            "{} prompts{resumed} in {elapsed_s:.1}s; {records} records in {}",
             report.overall.prompts,
             out_path.display()
         );

@@ -12,5 +12,8 @@ pub mod thresholds;
 #[cfg(test)]
 mod tests;
 
-pub use report::{ModelRow, Overall, PromptOutcome, RotateReport, RunInfo, SimTruth};
+pub use report::{
+    LastAttempt, ModelRow, Overall, PromptOutcome, RotateReport, RunInfo, SimTruth,
+    describe_failure,
+};
 pub use thresholds::{Check, Measured, Thresholds};

@@ -24,7 +24,7 @@ use serde::Serialize;
 use super::thresholds::{Check, Measured, Thresholds};
 use crate::engine::{EngineSnapshot, PromptResult};
 use crate::output::summary::{ModelSummary, Quantiles, RunSummary};
-use crate::record::SCHEMA_VERSION;
+use crate::record::{Outcome, RateLimitScope, SCHEMA_VERSION};
 use crate::report::scores::{PassAtK, PromptScores, well_formed_rate};
 use crate::sim::SimStats;
 use crate::stats::Sample;
@@ -109,19 +109,55 @@ fn enum_name<T: Serialize>(v: &T) -> String {
 }
 
 fn failure_text(r: &PromptResult, gave_up: Option<&str>) -> String {
+    let last = match (&r.final_result, &r.model) {
+        (Some(last), Some(model)) => Some(LastAttempt {
+            model,
+            outcome: last.outcome,
+            http_status: last.http_status,
+            scope: last.scope,
+            error_message: last.error_message.as_deref(),
+        }),
+        _ => None,
+    };
+    describe_failure(
+        gave_up,
+        r.gave_up.and_then(|g| g.would_wait),
+        r.attempts,
+        r.hops,
+        last,
+    )
+}
+
+/// The last attempt of a prompt that failed, for [`describe_failure`].
+#[derive(Debug, Clone, Copy)]
+pub struct LastAttempt<'a> {
+    pub model: &'a str,
+    pub outcome: Outcome,
+    pub http_status: Option<u16>,
+    pub scope: Option<RateLimitScope>,
+    pub error_message: Option<&'a str>,
+}
+
+/// Why a prompt failed, for people: its give-up reason (`would_wait`: how
+/// long the next attempt would have waited), its attempts and models, and
+/// what its last attempt got. Built from the engine's result, or from the
+/// records of a resumed run.
+pub fn describe_failure(
+    gave_up: Option<&str>,
+    would_wait: Option<std::time::Duration>,
+    attempts: u32,
+    hops: u32,
+    last: Option<LastAttempt<'_>>,
+) -> String {
     let mut s = match gave_up {
         Some("deadline") => {
-            let would = r
-                .gave_up
-                .and_then(|g| g.would_wait)
+            let would = would_wait
                 .map(|d| format!(" (the next attempt would have waited {} ms)", d.as_millis()))
                 .unwrap_or_default();
             format!("gave up at the deadline{would}")
         }
         Some("quota") => {
-            let until = r
-                .gave_up
-                .and_then(|g| g.would_wait)
+            let until = would_wait
                 .map(|d| format!(" for another {:.0} s", d.as_secs_f64()))
                 .unwrap_or_default();
             format!("gave up: the daily quota is spent{until}")
@@ -131,12 +167,12 @@ fn failure_text(r: &PromptResult, gave_up: Option<&str>) -> String {
     };
     s.push_str(&format!(
         " after {} attempt{} on {} model{}",
-        r.attempts,
-        plural(r.attempts),
-        r.hops,
-        plural(r.hops)
+        attempts,
+        plural(attempts),
+        hops,
+        plural(hops)
     ));
-    if let (Some(last), Some(model)) = (&r.final_result, &r.model) {
+    if let Some(last) = last {
         let what = if last.outcome.is_ok() {
             "an answer that failed validation".to_string()
         } else {
@@ -147,8 +183,8 @@ fn failure_text(r: &PromptResult, gave_up: Option<&str>) -> String {
             let scope = last.scope.map(|s| format!(", {s}")).unwrap_or_default();
             format!("{status}{}{scope}", last.outcome)
         };
-        s.push_str(&format!("; last: {model} gave {what}"));
-        if let Some(msg) = last.error_message.as_deref().filter(|m| !m.is_empty()) {
+        s.push_str(&format!("; last: {} gave {what}", last.model));
+        if let Some(msg) = last.error_message.filter(|m| !m.is_empty()) {
             let short: String = msg.chars().take(160).collect();
             s.push_str(&format!(" ({short})"));
         }
