@@ -64,7 +64,7 @@ Recent runs weigh more (half-life 7 days, measured from the newest record).",
     Report(ReportArgs),
     /// List a provider's models (GET /models), mark free ones, diff them against the registry.
     #[command(
-        after_help = "Examples:\n  rotor models --free                    # OpenRouter's free models (no key needed)\n  rotor models --free --json > models.json\n  rotor models --diff                    # free models the registry lacks, and gone ones\n  rotor models --diff --write            # add new ones as candidates, retire gone ones\n  rotor models --base-url http://127.0.0.1:11434/v1 --provider local"
+        after_help = "Examples:\n  rotor models --free                    # OpenRouter's free models (no key needed)\n  rotor models --free --json > models.json\n  rotor models --diff                    # free models the registry lacks, and gone ones\n  rotor models --diff --write            # add new ones as candidates, retire gone ones\n  rotor models --base-url http://127.0.0.1:11434/v1 --provider local --diff --dry-run\n\n--diff compares the list with the registry models of one provider: --provider, else the provider whose base_url is --base-url (none: exit 2), else openrouter."
     )]
     Models(ModelsArgs),
     /// Print a shell completion script.
@@ -144,12 +144,16 @@ pub struct ModelsArgs {
     #[arg(long)]
     pub diff: bool,
     /// With --diff: add new free models as candidates and retire gone ones (atomic; keeps comments).
-    #[arg(long)]
+    #[arg(long, requires = "diff", conflicts_with = "dry_run")]
     pub write: bool,
     /// With --diff: print the registry diff --write would make, and write nothing.
-    #[arg(long)]
+    #[arg(long, requires = "diff")]
     pub dry_run: bool,
-    /// List this OpenAI-compatible server instead of the provider's base URL.
+    /// With --write: put a list served by rotor's simulator (`rotor sim`) in the registry.
+    #[arg(long)]
+    pub simulated: bool,
+    /// List this OpenAI-compatible server instead of the provider's base URL; --diff
+    /// compares with the registry provider of that base_url, or the --provider given.
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
     /// The environment variable holding the API key (default: the provider's api_key_env).

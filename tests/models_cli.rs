@@ -1,4 +1,7 @@
-//! `rotor models` against a small `/v1/models` server started in the test.
+//! `rotor models` against a small `/v1/models` server started in the test,
+//! and against a real `rotor sim` child process.
+
+mod common;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -170,6 +173,8 @@ fn diff_lists_new_free_models_and_gone_ones() {
             REGISTRY,
             "models",
             "--diff",
+            "--provider",
+            "openrouter",
             "--base-url",
             &server.base,
         ])
@@ -194,7 +199,8 @@ fn diff_write_adds_candidates_and_retires_gone_models_keeping_comments() {
     let out = rotor()
         .arg("--registry")
         .arg(&path)
-        .args(["models", "--diff", "--write", "--base-url", &server.base])
+        .args(["models", "--diff", "--write", "--provider", "openrouter"])
+        .args(["--base-url", &server.base])
         .output()
         .unwrap();
     assert!(
@@ -224,7 +230,8 @@ fn diff_write_adds_candidates_and_retires_gone_models_keeping_comments() {
     rotor()
         .arg("--registry")
         .arg(&path)
-        .args(["models", "--diff", "--base-url", &server.base])
+        .args(["models", "--diff", "--provider", "openrouter"])
+        .args(["--base-url", &server.base])
         .assert()
         .success()
         .stdout(predicate::str::contains("up to date"));
@@ -274,4 +281,259 @@ fn an_unknown_provider_is_an_input_error() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("unknown provider 'nope'"));
+}
+
+/// The repository's registry (20 OpenRouter models, one local) copied into a
+/// temp dir, and a `rotor sim` child serving only `m/one:free`.
+struct SimSetup {
+    dir: tempfile::TempDir,
+    registry: std::path::PathBuf,
+    sim: common::SimProcess,
+}
+
+fn sim_setup() -> SimSetup {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("one.yaml");
+    std::fs::write(&scenario, "name: one-model\nmodels:\n  - id: m/one:free\n").unwrap();
+    let sim = common::SimProcess::start(scenario.to_str().unwrap(), &[]);
+    let registry = dir.path().join("registry.yaml");
+    std::fs::copy(common::repo_path("registry.yaml"), &registry).unwrap();
+    SimSetup { dir, registry, sim }
+}
+
+/// (id, provider, status) of a registry model.
+type ModelRow = (String, String, Status);
+
+/// (id, provider, status) of every model, and the rotation order.
+fn snapshot(path: &std::path::Path) -> (Vec<ModelRow>, Option<Vec<String>>) {
+    let reg = Registry::load(path).unwrap();
+    let models = reg
+        .models
+        .iter()
+        .map(|m| (m.id.clone(), m.provider.clone(), m.status))
+        .collect();
+    (models, reg.rotation.order.clone())
+}
+
+#[test]
+fn a_diff_against_a_server_no_provider_has_is_refused_and_writes_nothing() {
+    let s = sim_setup();
+    let before = std::fs::read_to_string(&s.registry).unwrap();
+    let openrouter = snapshot(&s.registry)
+        .0
+        .iter()
+        .filter(|m| m.1 == "openrouter")
+        .count();
+    assert_eq!(openrouter, 20, "the registry this test is about");
+    for flags in [
+        &["--diff", "--dry-run"][..],
+        &["--diff", "--write"],
+        &["--diff"],
+        &["--diff", "--write", "--simulated"],
+    ] {
+        let out = rotor()
+            .arg("--registry")
+            .arg(&s.registry)
+            .args(["models", "--base-url", &s.sim.base_url])
+            .args(flags)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flags:?}: {stdout}{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "no registry provider has the base URL {}",
+                s.sim.base_url
+            )) && stderr.contains("hint: pass --provider NAME (one of local, openrouter)"),
+            "{flags:?}: {stderr}"
+        );
+        assert!(
+            !stdout.contains("gone"),
+            "{flags:?}: no diff shown: {stdout}"
+        );
+        assert_eq!(std::fs::read_to_string(&s.registry).unwrap(), before);
+    }
+    // The plain list still works: it judges nothing.
+    rotor()
+        .arg("--registry")
+        .arg(&s.registry)
+        .args(["models", "--base-url", &s.sim.base_url])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("1 models, 1 free"));
+    drop(s.dir);
+}
+
+#[test]
+fn a_base_url_a_provider_has_diffs_that_providers_models_and_new_ones_get_it() {
+    let s = sim_setup();
+    // A provider `lab` at the simulator's URL (written with a trailing slash),
+    // with a model the simulator does not list, in the chain.
+    let text = std::fs::read_to_string(&s.registry)
+        .unwrap()
+        .replacen(
+            "\nproviders:\n",
+            &format!(
+                "\nproviders:\n  lab:\n    kind: openai-compatible\n    base_url: {}/\n",
+                s.sim.base_url
+            ),
+            1,
+        )
+        .replacen("  order:\n", "  order:\n    - lab/old:free\n", 1)
+        + "\n  - id: lab/old:free\n    provider: lab\n    status: verified\n    tier: tier3\n";
+    std::fs::write(&s.registry, text).unwrap();
+    let (models_before, order_before) = snapshot(&s.registry);
+    assert!(
+        order_before
+            .as_ref()
+            .unwrap()
+            .contains(&"lab/old:free".into())
+    );
+
+    let out = rotor()
+        .arg("--registry")
+        .arg(&s.registry)
+        .args(["models", "--diff", "--write", "--simulated", "--json"])
+        .args(["--base-url", &s.sim.base_url])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+    assert_eq!(v["provider"], "lab", "{v}");
+    assert_eq!(v["new"][0]["id"], "m/one:free", "{v}");
+    assert_eq!(v["new"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["gone"][0]["id"], "lab/old:free", "{v}");
+    assert_eq!(v["gone"].as_array().unwrap().len(), 1, "only lab's: {v}");
+    assert!(
+        stderr.contains("is rotor's simulator (scenario one-model)"),
+        "{stderr}"
+    );
+
+    let (models_after, order_after) = snapshot(&s.registry);
+    for (id, provider, status) in &models_before {
+        let after = models_after.iter().find(|m| &m.0 == id).unwrap();
+        if id == "lab/old:free" {
+            assert_eq!(after.2, Status::Retired);
+        } else {
+            assert_eq!(
+                (&after.1, after.2),
+                (provider, *status),
+                "{id} is not lab's: untouched"
+            );
+        }
+    }
+    let new = models_after.iter().find(|m| m.0 == "m/one:free").unwrap();
+    assert_eq!((new.1.as_str(), new.2), ("lab", Status::Candidate));
+    let expected: Vec<String> = order_before
+        .unwrap()
+        .into_iter()
+        .filter(|id| id != "lab/old:free")
+        .collect();
+    assert_eq!(
+        order_after.unwrap(),
+        expected,
+        "only lab's model left the chain"
+    );
+}
+
+#[test]
+fn the_given_provider_is_the_one_compared_and_given_to_new_models() {
+    let s = sim_setup();
+    let (models_before, order_before) = snapshot(&s.registry);
+    let out = rotor()
+        .arg("--registry")
+        .arg(&s.registry)
+        .args([
+            "models",
+            "--diff",
+            "--write",
+            "--simulated",
+            "--provider",
+            "local",
+        ])
+        .args(["--base-url", &s.sim.base_url])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("1 new, 1 gone"), "{stdout}");
+    let (models_after, order_after) = snapshot(&s.registry);
+    let new = models_after.iter().find(|m| m.0 == "m/one:free").unwrap();
+    assert_eq!((new.1.as_str(), new.2), ("local", Status::Candidate));
+    for (id, provider, status) in models_before.iter().filter(|m| m.1 == "openrouter") {
+        let after = models_after.iter().find(|m| &m.0 == id).unwrap();
+        assert_eq!((&after.1, after.2), (provider, *status), "{id}");
+    }
+    assert_eq!(order_after, order_before);
+}
+
+#[test]
+fn a_list_served_by_the_simulator_is_written_only_with_simulated() {
+    let s = sim_setup();
+    let before = std::fs::read_to_string(&s.registry).unwrap();
+    rotor()
+        .arg("--registry")
+        .arg(&s.registry)
+        .args(["models", "--diff", "--write", "--provider", "local"])
+        .args(["--base-url", &s.sim.base_url])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("refusing to write a simulated model list")
+                .and(predicate::str::contains("scenario one-model"))
+                .and(predicate::str::contains("--simulated writes it anyway")),
+        );
+    assert_eq!(std::fs::read_to_string(&s.registry).unwrap(), before);
+    // --dry-run shows the diff, with a note.
+    rotor()
+        .arg("--registry")
+        .arg(&s.registry)
+        .args(["models", "--diff", "--dry-run", "--provider", "local"])
+        .args(["--base-url", &s.sim.base_url])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("+  - id: m/one:free"))
+        .stderr(predicate::str::contains(
+            "is rotor's simulator (scenario one-model)",
+        ));
+    assert_eq!(std::fs::read_to_string(&s.registry).unwrap(), before);
+}
+
+#[test]
+fn write_and_dry_run_need_diff_and_exclude_each_other() {
+    let s = sim_setup();
+    let before = std::fs::read_to_string(&s.registry).unwrap();
+    for flag in ["--write", "--dry-run"] {
+        rotor()
+            .arg("--registry")
+            .arg(&s.registry)
+            .args(["models", flag, "--provider", "local"])
+            .args(["--base-url", &s.sim.base_url])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("--diff"));
+    }
+    rotor()
+        .arg("--registry")
+        .arg(&s.registry)
+        .args([
+            "models",
+            "--diff",
+            "--write",
+            "--dry-run",
+            "--provider",
+            "local",
+        ])
+        .args(["--base-url", &s.sim.base_url])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot be used with"));
+    assert_eq!(std::fs::read_to_string(&s.registry).unwrap(), before);
 }

@@ -2,6 +2,11 @@
 //! free ones, and diff them against the registry (`--diff`; `--write` adds
 //! new free models as candidates and retires gone ones).
 //!
+//! The diff is one provider's: the list is compared with the registry models
+//! of `--provider`, else of the provider whose `base_url` is `--base-url`
+//! (none: refused, exit 2), else of openrouter; new models get that provider.
+//! A list served by rotor's own simulator is not written without `--simulated`.
+//!
 //! A model is **free** when its id ends in `:free`, when its prompt and
 //! completion prices are both zero, or — without prices — when the provider
 //! is a local server (Ollama, llama.cpp).
@@ -179,22 +184,66 @@ pub fn models_edit(
     }
 }
 
+/// A base URL as compared with the registry's: no trailing slash, lower case.
+fn same_base_url(a: &str, b: &str) -> bool {
+    a.trim()
+        .trim_end_matches('/')
+        .eq_ignore_ascii_case(b.trim().trim_end_matches('/'))
+}
+
+/// The registry provider the listed models belong to: `--provider`, else the
+/// provider whose `base_url` is `--base-url`, else openrouter (or the first
+/// provider). A diff against a `--base-url` no provider serves is refused:
+/// it would judge another provider's models by that server's list.
+fn provider_name(args: &ModelsArgs, registry: &Registry, diff: bool) -> anyhow::Result<String> {
+    let default = || {
+        if registry.provider("openrouter").is_some() {
+            "openrouter".to_string()
+        } else {
+            registry
+                .providers
+                .keys()
+                .next()
+                .cloned()
+                .unwrap_or_default()
+        }
+    };
+    if let Some(p) = &args.provider {
+        return Ok(p.clone());
+    }
+    let Some(url) = args.base_url.as_deref() else {
+        return Ok(default());
+    };
+    let matching: Vec<&str> = registry
+        .providers
+        .iter()
+        .filter(|(_, p)| same_base_url(&p.base_url, url))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    let known: Vec<&str> = registry.providers.keys().map(String::as_str).collect();
+    match matching.as_slice() {
+        [one] => Ok((*one).to_string()),
+        [] if !diff => Ok(default()),
+        [] => Err(Failure::input(anyhow::anyhow!(
+            "no registry provider has the base URL {url}: --diff compares a provider's list with that provider's registry models, and the registry cannot tell whose models this server lists\n  hint: pass --provider NAME (one of {}) to compare with that provider's models, or set its base_url in the registry",
+            known.join(", ")
+        ))),
+        several => Err(Failure::input(anyhow::anyhow!(
+            "several registry providers have the base URL {url}: {}\n  hint: pass --provider NAME to say which one's models to compare with",
+            several.join(", ")
+        ))),
+    }
+}
+
 /// Runs `rotor models`.
 pub async fn run(args: ModelsArgs, global: &Global) -> anyhow::Result<i32> {
     let rewrite = args.write || args.dry_run;
+    // clap makes --write and --dry-run require --diff.
+    let diffing = args.diff || rewrite;
     let (registry, text) = load_registry(&global.registry, rewrite)?;
-    let provider_name = match &args.provider {
-        Some(p) => p.clone(),
-        None if registry.provider("openrouter").is_some() => "openrouter".into(),
-        None => registry
-            .providers
-            .keys()
-            .next()
-            .cloned()
-            .unwrap_or_default(),
-    };
+    let provider_name = provider_name(&args, &registry, diffing)?;
     let provider = registry.provider(&provider_name);
-    if provider.is_none() && (args.base_url.is_none() || rewrite) {
+    if provider.is_none() && (args.base_url.is_none() || diffing) {
         let known: Vec<&str> = registry.providers.keys().map(String::as_str).collect();
         return Err(Failure::input(anyhow::anyhow!(
             "unknown provider '{provider_name}'\n  hint: use one of {} (or --base-url URL to list any server)",
@@ -216,7 +265,7 @@ pub async fn run(args: ModelsArgs, global: &Global) -> anyhow::Result<i32> {
         .filter(|k| !k.trim().is_empty())
         .map(Secret::new);
     let endpoint = Endpoint {
-        base_url,
+        base_url: base_url.clone(),
         api_key,
         headers: provider
             .map(|p| {
@@ -246,12 +295,25 @@ pub async fn run(args: ModelsArgs, global: &Global) -> anyhow::Result<i32> {
                 "cannot list the models\n  hint: check the network, the URL (--base-url) and the key",
             )),
         })?;
+    if let Some(scenario) = &list.rotor_simulator {
+        if args.write && !args.dry_run && !args.simulated {
+            return Err(Failure::input(anyhow::anyhow!(
+                "refusing to write a simulated model list into {}: {base_url} is rotor's simulator (scenario {scenario}), whose models are its scenario's, not {provider_name}'s\n  hint: --dry-run shows the diff; --simulated writes it anyway",
+                global.registry.display()
+            )));
+        }
+        if !global.quiet {
+            crate::say!(
+                "note: {base_url} is rotor's simulator (scenario {scenario}): the models it lists are its scenario's, not a real provider's"
+            );
+        }
+    }
     let local =
         provider.is_some_and(|p| matches!(p.kind, ProviderKind::Ollama | ProviderKind::LlamaCpp));
     let mut listed = classify(&list.data, &registry, local);
     let mut stdout = std::io::stdout().lock();
     let terminal = std::io::stdout().is_terminal();
-    if !(args.diff || rewrite) {
+    if !diffing {
         if args.free {
             listed.retain(|m| m.free);
         }
