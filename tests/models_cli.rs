@@ -149,7 +149,8 @@ fn sends_the_key_when_it_is_set_and_shows_a_table() {
     let server = serve(StatusCode::OK, models_body());
     rotor()
         .env("OPENROUTER_API_KEY", "sk-test-123")
-        .args(["--registry", REGISTRY, "models", "--base-url", &server.base])
+        .args(["--registry", REGISTRY, "models", "--provider", "openrouter"])
+        .args(["--base-url", &server.base])
         .assert()
         .success()
         .stdout(
@@ -161,6 +162,30 @@ fn sends_the_key_when_it_is_set_and_shows_a_table() {
     assert_eq!(
         server.auth.lock().unwrap().as_slice(),
         [Some("Bearer sk-test-123".to_string())]
+    );
+}
+
+/// `--base-url` of a server no provider has, without `--provider`: the
+/// OpenRouter key stays home; `--api-key-env` names the key to send.
+#[test]
+fn a_server_no_provider_has_gets_no_providers_key() {
+    let server = serve(StatusCode::OK, models_body());
+    rotor()
+        .env("OPENROUTER_API_KEY", "sk-test-123")
+        .env("OTHER_KEY", "sk-other-456")
+        .args(["--registry", REGISTRY, "models", "--base-url", &server.base])
+        .assert()
+        .success();
+    rotor()
+        .env("OPENROUTER_API_KEY", "sk-test-123")
+        .env("OTHER_KEY", "sk-other-456")
+        .args(["--registry", REGISTRY, "models", "--base-url", &server.base])
+        .args(["--api-key-env", "OTHER_KEY"])
+        .assert()
+        .success();
+    assert_eq!(
+        server.auth.lock().unwrap().as_slice(),
+        [None, Some("Bearer sk-other-456".to_string())]
     );
 }
 

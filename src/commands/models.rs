@@ -256,10 +256,18 @@ pub async fn run(args: ModelsArgs, global: &Global) -> anyhow::Result<i32> {
         .or(provider.map(|p| p.base_url.as_str()))
         .map(|u| u.trim_end_matches('/').to_string())
         .ok_or_else(|| Failure::input(anyhow::anyhow!("no provider and no --base-url")))?;
+    // A provider's key and headers go only to its own server (or where
+    // --provider says to send them): `--base-url` of a server no provider
+    // has gets the key of --api-key-env alone, as probe's does.
+    let provider_of_url = match (args.base_url.as_deref(), provider) {
+        (Some(url), Some(p)) => args.provider.is_some() || same_base_url(&p.base_url, url),
+        _ => true,
+    };
+    let credentials = provider.filter(|_| provider_of_url);
     let key_var = args
         .api_key_env
         .clone()
-        .or_else(|| provider.and_then(|p| p.api_key_env.clone()));
+        .or_else(|| credentials.and_then(|p| p.api_key_env.clone()));
     let api_key = key_var
         .and_then(|v| std::env::var(v).ok())
         .filter(|k| !k.trim().is_empty())
@@ -267,7 +275,7 @@ pub async fn run(args: ModelsArgs, global: &Global) -> anyhow::Result<i32> {
     let endpoint = Endpoint {
         base_url: base_url.clone(),
         api_key,
-        headers: provider
+        headers: credentials
             .map(|p| {
                 p.headers
                     .iter()
