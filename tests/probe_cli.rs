@@ -453,6 +453,51 @@ fn quiet_leaves_stderr_empty_on_success() {
     );
 }
 
+/// `--sim SCENARIO` reaches the scenario's own models: by default when it
+/// serves none of the registry's, and by name through `--models` (ids the
+/// registry does not know).
+#[test]
+fn a_scenarios_own_models_are_probed_by_default_and_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let probe = |args: &[&str]| {
+        let out = rotor(dir.path())
+            .args(["--registry", repo_path("registry.yaml").to_str().unwrap()])
+            .args(["probe", "--no-validate", "--json", "-q", "--out", "s.jsonl"])
+            .args(["--prompts", &first_prompt()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["model"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let all = probe(&["--sim", "validation"]);
+    assert!(all.len() >= 6, "{all:?}");
+    assert!(all.iter().all(|m| m.starts_with("answers/")), "{all:?}");
+    assert_eq!(
+        probe(&[
+            "--sim",
+            "all-outcomes",
+            "--models",
+            "outcome/ok,outcome/server-error"
+        ]),
+        ["outcome/ok", "outcome/server-error"]
+    );
+    // The free-tier scenario serves the registry's models: those stay.
+    let free = probe(&["--sim", "free-tier", "--concurrency", "8"]);
+    assert!(free.iter().any(|m| m.ends_with(":free")), "{free:?}");
+}
+
 #[test]
 fn sigint_keeps_finished_attempts_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();

@@ -31,6 +31,26 @@ pub fn load_scenario(name_or_path: &str) -> anyhow::Result<Scenario> {
     )))
 }
 
+/// The models a run uses when none are named: `default` (the registry's),
+/// except with `--sim SCENARIO`, whose server answers only its scenario's
+/// models: those of `default` it has, else all of the scenario's (the
+/// `all-outcomes`, `hostile` and `validation` scenarios have models of their
+/// own).
+pub fn default_models(run: &RunArgs, default: Vec<String>) -> anyhow::Result<Vec<String>> {
+    let Some(name) = &run.sim else {
+        return Ok(default);
+    };
+    let scenario = load_scenario(name)?;
+    let served: Vec<String> = default
+        .into_iter()
+        .filter(|id| scenario.model(id).is_some())
+        .collect();
+    if !served.is_empty() {
+        return Ok(served);
+    }
+    Ok(scenario.models.iter().map(|m| m.id.clone()).collect())
+}
+
 /// Loads a suite from a file, or the embedded code-generation suite.
 pub fn load_suite(path: Option<&Path>) -> anyhow::Result<Suite> {
     match path {
@@ -79,10 +99,17 @@ pub async fn plan(
     model_ids: &[String],
     command: &str,
 ) -> anyhow::Result<Plan> {
-    // Every id must be known unless --base-url says where to send it.
+    // Every id must be known unless --base-url says where to send it, or
+    // it is a model of the scenario --sim names.
+    let scenario = match &run.sim {
+        Some(name) => Some(load_scenario(name)?),
+        None => None,
+    };
     if run.base_url.is_none() {
         for id in model_ids {
-            if registry.model(id).is_none() {
+            if registry.model(id).is_none()
+                && !scenario.as_ref().is_some_and(|s| s.model(id).is_some())
+            {
                 return Err(Failure::input(anyhow!(
                     "unknown model '{id}': it is not in {}\n  hint: {}use --base-url URL to probe models outside the registry",
                     registry.source.display(),
@@ -101,7 +128,10 @@ pub async fn plan(
 
     if use_sim {
         let scenario_name = run.sim.as_deref().unwrap_or("free-tier");
-        let mut scenario = load_scenario(scenario_name)?;
+        let mut scenario = match scenario {
+            Some(s) => s,
+            None => load_scenario(scenario_name)?,
+        };
         if let Some(seed) = run.seed {
             scenario.seed = seed;
         }

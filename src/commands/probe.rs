@@ -26,11 +26,14 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
     let registry = backend::load_registry(&global.registry)?;
     let suite = run::select_prompts(backend::load_suite(run_args.suite.as_deref())?, run_args)?;
     let model_ids: Vec<String> = if run_args.models.is_empty() {
-        registry
-            .active_models()
-            .iter()
-            .map(|m| m.id.clone())
-            .collect()
+        backend::default_models(
+            run_args,
+            registry
+                .active_models()
+                .iter()
+                .map(|m| m.id.clone())
+                .collect(),
+        )?
     } else {
         run::dedup(&run_args.models)
     };

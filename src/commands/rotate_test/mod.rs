@@ -39,7 +39,11 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
     let opts = RotateOptions::from_args(&args)?;
     let registry = backend::load_registry(&global.registry)?;
     let suite = run::select_prompts(backend::load_suite(run_args.suite.as_deref())?, run_args)?;
-    let chain_ids = opts.chain(&registry)?;
+    let chain_ids = if args.chain.is_empty() {
+        backend::default_models(run_args, opts.chain(&registry)?)?
+    } else {
+        opts.chain(&registry)?
+    };
     let thresholds = opts.thresholds(&registry);
 
     let mut plan = backend::plan(run_args, &registry, &suite, &chain_ids, "rotate-test").await?;
