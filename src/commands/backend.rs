@@ -108,7 +108,7 @@ pub async fn plan(
     if run.base_url.is_none() {
         for id in model_ids {
             if registry.model(id).is_none()
-                && !scenario.as_ref().is_some_and(|s| s.model(id).is_some())
+                && scenario.as_ref().is_none_or(|s| s.model(id).is_none())
             {
                 return Err(Failure::input(anyhow!(
                     "unknown model '{id}': it is not in {}\n  hint: {}use --base-url URL to probe models outside the registry",
