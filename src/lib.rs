@@ -55,10 +55,25 @@ pub fn run(cli: cli::Cli) -> i32 {
     match runtime.block_on(commands::dispatch(cli)) {
         Ok(code) => code,
         Err(e) => {
-            crate::say!("error: {e:#}");
+            crate::say!("error: {}", error_text(&e));
             exit::code_of(&e)
         }
     }
+}
+
+/// An error and its causes, each cause once: messages that already quote
+/// their source (`cannot read {path}: {source}`, a hint after it) are not
+/// followed by it again, as `{:#}` would.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+    }
+    text
 }
 
 /// The runtime's worker threads for `command`: `None` for tokio's default
@@ -102,6 +117,26 @@ mod tests {
 
     fn command(argv: &[&str]) -> cli::Command {
         cli::Cli::parse_from(argv).command
+    }
+
+    #[test]
+    fn an_error_names_each_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read x.yaml: {source}\n  hint: a file, not a directory")]
+        struct Quoting {
+            source: std::io::Error,
+        }
+        let io = || std::io::Error::other("it is a directory");
+        let quoting = anyhow::Error::new(Quoting { source: io() });
+        assert_eq!(
+            error_text(&quoting),
+            "cannot read x.yaml: it is a directory\n  hint: a file, not a directory"
+        );
+        let plain = anyhow::Error::new(io()).context("cannot open results file /tmp");
+        assert_eq!(
+            error_text(&plain),
+            "cannot open results file /tmp: it is a directory"
+        );
     }
 
     #[test]

@@ -464,3 +464,37 @@ fn a_key_with_a_control_character_exits_3_before_any_request() {
         assert!(!records.contains("\"kind\":\"attempt\""), "{records}");
     }
 }
+
+/// Each cause is said once (a message that quotes its source is not followed
+/// by it again), and a CSV path that cannot be opened leaves no empty
+/// results file behind.
+#[test]
+fn an_error_says_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = rotor(dir.path())
+            .args(["--registry", repo_path("registry.yaml").to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(0));
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let d = dir.path().to_str().unwrap().to_string();
+    let probe = ["probe", "--sim", "--prompts", "parse-duration"];
+    for (args, cause) in [
+        (vec!["--out", d.as_str()], "Is a directory"),
+        (
+            vec!["--out", "r.jsonl", "--csv", d.as_str()],
+            "Is a directory",
+        ),
+        (vec!["--suite", d.as_str()], "it is a directory"),
+    ] {
+        let all: Vec<&str> = probe.iter().copied().chain(args.iter().copied()).collect();
+        let stderr = run(&all);
+        assert_eq!(stderr.matches(cause).count(), 1, "{args:?}: {stderr}");
+    }
+    assert!(!dir.path().join("r.jsonl").exists());
+    let stderr = run(&["probe", "--sim", d.as_str()]);
+    assert_eq!(stderr.matches("Is a directory").count(), 1, "{stderr}");
+}

@@ -365,6 +365,10 @@ pub(super) fn error_response(
         .ok()
         .and_then(|s| s.canonical_reason())
         .unwrap_or("");
+    // An error object whose code is the status ("401: No auth credentials
+    // found") does not say it twice.
+    let status_prefix = format!("{status}: ");
+    let detail = detail.strip_prefix(&status_prefix).unwrap_or(&detail);
     let msg = if detail.trim().is_empty() {
         format!("HTTP {status} {reason}")
     } else {

@@ -258,9 +258,11 @@ impl Shared {
                 let fatal = Fatal::Auth {
                     provider: m.target.provider.clone(),
                     model: m.target.id.clone(),
+                    // The status is in Fatal's own text.
                     message: r
                         .error_message
-                        .clone()
+                        .as_deref()
+                        .map(|m| m.strip_prefix("HTTP 401: ").unwrap_or(m).to_string())
                         .unwrap_or_else(|| "the server rejected the API key".into()),
                 };
                 self.fatal.get_or_insert(fatal.clone());

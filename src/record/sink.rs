@@ -11,8 +11,10 @@ use super::Record;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("cannot open results file {path}: {source}")]
+    /// The reason is the error's source (printed after it in the chain).
+    #[error("cannot open {what} {path}")]
     Open {
+        what: &'static str,
         path: PathBuf,
         source: std::io::Error,
     },
@@ -44,14 +46,16 @@ impl RecordSink {
     /// Opens `path` for appending (creating parent directories) and, when
     /// given, `csv_path` for attempt rows (truncated; header written first).
     pub fn open(path: &Path, csv_path: Option<&Path>) -> Result<Self, SinkError> {
-        let jsonl = open_append(path)?;
+        // The CSV first: a CSV path that cannot be opened leaves no empty
+        // results file behind.
         let csv = match csv_path {
             Some(p) => {
-                let file = open_truncate(p)?;
+                let file = open_truncate(p, "CSV file")?;
                 Some((csv::Writer::from_writer(file), p.to_path_buf()))
             }
             None => None,
         };
+        let jsonl = open_append(path)?;
         let (tx, rx) = mpsc::channel::<Msg>();
         let jsonl_path = path.to_path_buf();
         let spent = Spent::default();
@@ -60,6 +64,7 @@ impl RecordSink {
             .name("rotor-sink".into())
             .spawn(move || write_loop(rx, jsonl, jsonl_path, csv, &writer_spent))
             .map_err(|e| SinkError::Open {
+                what: "results file",
                 path: path.to_path_buf(),
                 source: e,
             })?;
@@ -153,28 +158,32 @@ impl Drop for RecordSink {
 }
 
 fn open_append(path: &Path) -> Result<File, SinkError> {
-    create_parent(path)?;
+    const WHAT: &str = "results file";
+    create_parent(path, WHAT)?;
     OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
         .map_err(|source| SinkError::Open {
+            what: WHAT,
             path: path.to_path_buf(),
             source,
         })
 }
 
-fn open_truncate(path: &Path) -> Result<File, SinkError> {
-    create_parent(path)?;
+fn open_truncate(path: &Path, what: &'static str) -> Result<File, SinkError> {
+    create_parent(path, what)?;
     File::create(path).map_err(|source| SinkError::Open {
+        what,
         path: path.to_path_buf(),
         source,
     })
 }
 
-fn create_parent(path: &Path) -> Result<(), SinkError> {
+fn create_parent(path: &Path, what: &'static str) -> Result<(), SinkError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|source| SinkError::Open {
+            what,
             path: path.to_path_buf(),
             source,
         })?;
