@@ -63,6 +63,18 @@ pub fn render(r: &RotateReport) -> Result<String, quick_junit::SerializeError> {
         case.set_classname("rotor.thresholds");
         checks.add_test_case(case);
     }
+    // An interrupted run is a failed one (as the Markdown and the exit code
+    // say): the prompts it did not reach were never checked.
+    if r.info.interrupted {
+        let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
+        st.set_type("interrupted");
+        st.set_message(
+            "the run was interrupted: the prompts it did not reach are not in this report",
+        );
+        let mut case = TestCase::new("completed", st);
+        case.set_classname("rotor.thresholds");
+        checks.add_test_case(case);
+    }
     report.add_test_suite(checks);
     report.to_string()
 }

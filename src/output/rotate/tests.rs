@@ -170,6 +170,23 @@ fn a_failed_threshold_fails_the_report_and_every_form_says_so() {
 }
 
 #[test]
+fn an_interrupted_run_fails_in_junit_too() {
+    let mut r = report(&thresholds(0.5));
+    r.info.interrupted = true;
+    r.passed = false;
+    let xml = junit::render(&r).unwrap();
+    assert!(
+        xml.contains(
+            r#"<testsuite name="thresholds" tests="4" skipped="0" errors="1" failures="0""#
+        ),
+        "{xml}"
+    );
+    assert!(xml.contains(r#"type="interrupted""#), "{xml}");
+    r.info.interrupted = false;
+    assert!(!junit::render(&r).unwrap().contains("interrupted"));
+}
+
+#[test]
 fn validation_scores_per_model_and_overall() {
     let mut records = RunSummary::with_models([("a:free", "openrouter"), ("b:free", "openrouter")]);
     let set = |m: &mut crate::output::summary::ModelSummary,
