@@ -821,3 +821,31 @@ fn repo(rel: &str) -> String {
         .to_string_lossy()
         .into_owned()
 }
+
+/// A byte order mark before the first record (some editors add one) is not
+/// taken for a truncated record.
+#[test]
+fn a_byte_order_mark_does_not_cost_the_first_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo("fixtures/results/runs.jsonl")).unwrap();
+    let first: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"attempt\""))
+        .take(3)
+        .collect();
+    let file = dir.path().join("bom.jsonl");
+    std::fs::write(&file, format!("\u{feff}{}\n", first.join("\n"))).unwrap();
+    let out = rotor()
+        .args(["--registry", REGISTRY, "report", "--json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["inputs"]["attempts"], 3);
+    assert_eq!(v["inputs"]["skipped_truncated"], 0);
+}

@@ -322,7 +322,12 @@ impl FileReader<'_> {
             line_no += 1;
             self.stats.lines += 1;
             let complete = buf.last() == Some(&b'\n');
-            let text = trim_ascii(&buf);
+            let mut text = trim_ascii(&buf);
+            // A byte order mark some editors put first is not part of the
+            // record.
+            if line_no == 1 {
+                text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
+            }
             if text.is_empty() {
                 continue;
             }
