@@ -227,7 +227,20 @@ pub fn read_text(path: &Path) -> Result<String, LoadError> {
             "check the path: this does not look like a rotor YAML file",
         ));
     }
-    std::fs::read_to_string(path).map_err(read_err)
+    let bytes = std::fs::read(path).map_err(read_err)?;
+    String::from_utf8(bytes).map_err(|e| {
+        // Where the first byte that is not UTF-8 is, as for any other error.
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+        let line_start = good.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&good[line_start..]).chars().count() as u64 + 1;
+        LoadError::at_pos(
+            path,
+            Some(Pos { line, column }),
+            "the file is not UTF-8 text".to_string(),
+            "save the file as UTF-8 (a Latin-1 or UTF-16 editor setting, or a binary file?)",
+        )
+    })
 }
 
 /// Parses one YAML document into `T`, turning every error into a [`LoadError`] with

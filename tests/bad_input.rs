@@ -498,3 +498,31 @@ fn an_error_says_its_cause_once() {
     let stderr = run(&["probe", "--sim", d.as_str()]);
     assert_eq!(stderr.matches("Is a directory").count(), 1, "{stderr}");
 }
+
+/// A registry or suite saved in another encoding: the place of the first
+/// byte that is not UTF-8, as for any other error.
+#[test]
+fn a_file_that_is_not_utf8_is_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = b"version: 1\n# caf".to_vec();
+    bytes.push(0xe9); // é in Latin-1
+    bytes.extend_from_slice(b"\nproviders: {}\n");
+    for (flag, name) in [("--registry", "reg.yaml"), ("--suite", "suite.yaml")] {
+        std::fs::write(dir.path().join(name), &bytes).unwrap();
+        let mut c = rotor(dir.path());
+        if flag == "--suite" {
+            c.args(["--registry", repo_path("registry.yaml").to_str().unwrap()]);
+            c.args(["probe", "--sim", "--suite", name]);
+        } else {
+            c.args(["--registry", name, "probe", "--sim"]);
+        }
+        let out = c.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!("{name}:2:6: the file is not UTF-8")),
+            "{stderr}"
+        );
+        assert!(stderr.contains("hint: save the file as UTF-8"), "{stderr}");
+    }
+}
