@@ -271,9 +271,17 @@ pub fn from_yaml_error(
     path: &Path,
     key_hints: &[(&str, &str)],
 ) -> LoadError {
-    let pos = err.location().as_ref().and_then(Pos::of_location);
+    let mut pos = err.location().as_ref().and_then(Pos::of_location);
     let raw = UserMessageFormatter.format_message(innermost(err));
     let message = sanitize(&raw);
+    // The parser places a tab at the start of the scalar it was reading
+    // (often the line before): point at the tab itself.
+    if message.to_lowercase().contains("found a tab")
+        && let Some(p) = pos
+        && let Some(tab) = first_tab_from(text, p.line)
+    {
+        pos = Some(tab);
+    }
     let key = pos.and_then(|p| key_at(text, p));
     let key_hint = key
         .as_deref()
@@ -281,6 +289,20 @@ pub fn from_yaml_error(
         .map(|(_, hint)| (*hint).to_string());
     let (what, hint) = explain(&message, key.as_deref(), key_hint);
     LoadError::at_pos(path, pos, what, hint)
+}
+
+/// The first tab in a line's indentation at or after line `from` (1-based).
+fn first_tab_from(text: &str, from: u64) -> Option<Pos> {
+    text.lines()
+        .enumerate()
+        .skip(from.saturating_sub(1) as usize)
+        .find_map(|(i, line)| {
+            let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
+            line[..indent].find('\t').map(|col| Pos {
+                line: i as u64 + 1,
+                column: col as u64 + 1,
+            })
+        })
 }
 
 /// True when the text holds only whitespace, comments and document markers.

@@ -367,6 +367,7 @@ fn registry_errors_point_at_the_place_and_say_how_to_fix_it() {
         ("bad day_reset", "applies_to: free}", "applies_to: free, day_reset: 24h}", "7:72", "invalid day_reset '24h'", "\"HH:MMZ\""),
         ("unknown limit scope", "applies_to: free}", "applies_to: paid}", "7:55", "unknown variant 'paid'", "'free'"),
         ("tab indentation", "ci:\n  min", "ci:\n\tmin", "16:2", "tab", "spaces"),
+        ("tab after a scalar", "a:free\n    provider", "a:free\n\tprovider", "19:1", "found a tab", "spaces"),
     ];
     check_cases(cases, REGISTRY, "registry.yaml", |text| {
         Registry::from_str(text, Path::new("registry.yaml")).map(drop)
