@@ -189,12 +189,30 @@ fn syntax_error(e: &serde_saphyr::Error, origin: &str) -> ScenarioError {
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     let location = e.location();
+    let missing = message
+        .split('`')
+        .nth(1)
+        .filter(|_| message.contains("missing field"));
+    let owned_hint;
     let hint = if message.contains("end of") {
         "the file is empty or cut short; a scenario needs at least `name` and `models`"
     } else if message.contains("unknown field") || message.contains("unknown variant") {
         "check the spelling against the names listed; see fixtures/scenarios/free-tier.yaml for every field"
-    } else if message.contains("missing field") {
-        "add the field; every model needs an `id`, every scenario a `name` and `models`"
+    } else if let Some(field @ ("median" | "p95")) = missing {
+        owned_hint = format!(
+            "add `{field}`: a lognormal needs both its median and its 95th percentile, e.g. {{lognormal: {{median: 500, p95: 1000}}}}"
+        );
+        &owned_hint
+    } else if let Some(field @ ("id" | "name" | "models")) = missing {
+        owned_hint = format!(
+            "add `{field}`: every model needs an `id`, every scenario a `name` and `models`"
+        );
+        &owned_hint
+    } else if let Some(field) = missing {
+        owned_hint = format!(
+            "add `{field}` here; see fixtures/scenarios/free-tier.yaml for every field and an example of each"
+        );
+        &owned_hint
     } else if message.contains("duplicate") {
         "each key may appear only once in a mapping"
     } else if ["invalid u", "invalid i"]
@@ -490,6 +508,18 @@ mod tests {
         assert!(e.starts_with("s.yaml:4:5: "), "{e}");
         assert!(e.contains("ttft"), "{e}");
         assert!(e.contains("\n  hint: "), "{e}");
+    }
+
+    #[test]
+    fn a_missing_field_gets_a_hint_about_that_field() {
+        let e = err("name: x\nmodels:\n  - id: a\n    ttft_ms: {lognormal: {median: 500}}\n");
+        assert!(e.starts_with("s.yaml:4:"), "{e}");
+        assert!(e.contains("hint: add `p95`: a lognormal needs both"), "{e}");
+        let e = err("name: x\nmodels:\n  - rpm: 5\n");
+        assert!(
+            e.contains("hint: add `id`: every model needs an `id`"),
+            "{e}"
+        );
     }
 
     #[test]
