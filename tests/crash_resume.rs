@@ -165,3 +165,35 @@ fn read_records_lenient(path: &std::path::Path) -> Vec<Value> {
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect()
 }
+
+/// `--resume` continues a run on the backend it began with: another
+/// scenario, or a real server after the simulator, is refused (exit 2)
+/// before anything is written.
+#[test]
+fn resuming_against_another_backend_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = repo_path("registry.yaml");
+    let probe = |args: &[&str]| {
+        rotor(dir.path())
+            .args(["--registry", registry.to_str().unwrap(), "-q"])
+            .args(["probe", "--no-validate", "--prompts", "parse-duration"])
+            .args(["--models", "meta-llama/llama-3.3-8b-instruct:free"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let first = probe(&["--sim", "free-tier", "--out", "r.jsonl"]);
+    assert_eq!(first.status.code(), Some(0));
+    let before = std::fs::read(dir.path().join("r.jsonl")).unwrap();
+    let other = probe(&["--sim", "storm", "--resume", "r.jsonl"]);
+    let stderr = String::from_utf8_lossy(&other.stderr);
+    assert_eq!(other.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("began against the simulator's scenario free-tier")
+            && stderr.contains("continue against the simulator's scenario storm"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(dir.path().join("r.jsonl")).unwrap(), before);
+    let same = probe(&["--sim", "free-tier", "--resume", "r.jsonl"]);
+    assert_eq!(same.status.code(), Some(0));
+}

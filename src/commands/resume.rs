@@ -44,6 +44,28 @@ impl Resume {
     }
 }
 
+/// Refuses to continue a run against another backend than the one it began
+/// on (`simulated`: the scenario answering now, `None` for a real server):
+/// simulated and real figures, or two scenarios', would mix in one run.
+pub fn check_backend(r: &Resume, simulated: Option<&str>) -> anyhow::Result<()> {
+    let Some(before) = r.attempts.first().map(|a| a.simulated.as_deref()) else {
+        return Ok(());
+    };
+    if before == simulated {
+        return Ok(());
+    }
+    let said = |s: Option<&str>| match s {
+        Some(scenario) => format!("the simulator's scenario {scenario}"),
+        None => "a real server".to_string(),
+    };
+    Err(Failure::input(anyhow!(
+        "{}: this run began against {}, and would continue against {}\n  hint: resume with the backend it began with (the same --sim SCENARIO, --base-url or key), or start a new run with --out",
+        r.path.display(),
+        said(before),
+        said(simulated)
+    )))
+}
+
 /// Reads `path` (a results file of `command`), cutting a partial last line.
 pub fn load(path: &Path, command: &str) -> anyhow::Result<Resume> {
     let cut_bytes = cut_partial_line(path)?;

@@ -43,6 +43,9 @@ impl RunContext {
         backend: &super::backend::Backend,
         resume: Option<&super::resume::Resume>,
     ) -> anyhow::Result<Self> {
+        if let Some(r) = resume {
+            super::resume::check_backend(r, backend.simulated.as_deref())?;
+        }
         let now = Utc::now();
         let out_path = resume
             .map(|r| r.path.clone())
