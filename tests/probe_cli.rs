@@ -438,19 +438,23 @@ fn a_closed_stderr_does_not_stop_a_run() {
 #[test]
 fn quiet_leaves_stderr_empty_on_success() {
     let dir = tempfile::tempdir().unwrap();
-    let out = rotor(dir.path())
-        .args(["--registry", repo_path("registry.yaml").to_str().unwrap()])
-        .args(["probe", "--sim", "--no-validate", "-q"])
-        .args(["--models", "meta-llama/llama-3.3-8b-instruct:free"])
-        .args(["--prompts", &first_prompt(), "--out", "q.jsonl"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
-    assert!(
-        !out.stdout.is_empty(),
-        "the table is the result: still printed"
-    );
+    // With --sim, and without a key (the simulator by default).
+    for sim in [&["--sim"][..], &[]] {
+        let out = rotor(dir.path())
+            .args(["--registry", repo_path("registry.yaml").to_str().unwrap()])
+            .args(["probe", "--no-validate", "-q"])
+            .args(sim)
+            .args(["--models", "meta-llama/llama-3.3-8b-instruct:free"])
+            .args(["--prompts", &first_prompt(), "--out", "q.jsonl"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{sim:?}");
+        assert!(
+            !out.stdout.is_empty(),
+            "the table is the result: still printed"
+        );
+    }
 }
 
 /// `--sim SCENARIO` reaches the scenario's own models: by default when it

@@ -98,6 +98,7 @@ pub async fn plan(
     suite: &Suite,
     model_ids: &[String],
     command: &str,
+    quiet: bool,
 ) -> anyhow::Result<Plan> {
     // Every id must be known unless --base-url says where to send it, or
     // it is a model of the scenario --sim names.
@@ -135,7 +136,7 @@ pub async fn plan(
         if let Some(seed) = run.seed {
             scenario.seed = seed;
         }
-        if run.sim.is_none() {
+        if run.sim.is_none() && !quiet {
             crate::say!(
                 "{} is not set: {command} runs against the embedded simulator (scenario {scenario_name}, fixtures/scenarios/{scenario_name}.yaml); set it to measure the real models",
                 key_var.as_deref().unwrap_or("the API key")

@@ -47,7 +47,15 @@ pub async fn run(global: &Global, args: ProbeArgs) -> anyhow::Result<i32> {
         Some(path) => Some(resume::load(path, "probe")?),
         None => None,
     };
-    let mut plan = backend::plan(run_args, &registry, &suite, &model_ids, "probe").await?;
+    let mut plan = backend::plan(
+        run_args,
+        &registry,
+        &suite,
+        &model_ids,
+        "probe",
+        global.quiet,
+    )
+    .await?;
     let targets = endpoints::preflight(&mut plan, global.quiet).await?;
     let mut ctx = RunContext::open("probe", run_args, &plan.backend, resume.as_ref())?;
     ctx.quiet = global.quiet;

@@ -46,7 +46,15 @@ pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
     };
     let thresholds = opts.thresholds(&registry);
 
-    let mut plan = backend::plan(run_args, &registry, &suite, &chain_ids, "rotate-test").await?;
+    let mut plan = backend::plan(
+        run_args,
+        &registry,
+        &suite,
+        &chain_ids,
+        "rotate-test",
+        global.quiet,
+    )
+    .await?;
     let time_scale = plan.backend.sim.as_ref().map(|s| s.scenario().time_scale);
     if opts.sim_log.is_some() && time_scale.is_none() {
         return Err(Failure::input(anyhow!(
