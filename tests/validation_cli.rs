@@ -130,3 +130,65 @@ fn no_validate_leaves_answers_unjudged() {
     let records = read_records(&out);
     assert!(attempts(&records).iter().all(|a| a["validation"].is_null()));
 }
+
+/// `--require-valid` judges an answer within the prompt's deadline: an answer
+/// whose code still runs then is not accepted, and the prompt gives up at
+/// its deadline — not when the code's own time limit (here 5 s) ends.
+#[test]
+fn require_valid_keeps_the_prompts_deadline() {
+    if !python_available() {
+        eprintln!("SKIPPED require_valid_keeps_the_prompts_deadline: python3 is not on PATH");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let suite = quick_suite(dir.path());
+    std::fs::write(
+        &suite,
+        std::fs::read_to_string(&suite)
+            .unwrap()
+            .replace("timeout_s: 1", "timeout_s: 5"),
+    )
+    .unwrap();
+    let ids = ["answers/infinite-loop", "answers/reference"];
+    let registry = simple_registry(dir.path(), &ids);
+    let item = rotor::suite::Suite::embedded_default().unwrap().items[0]
+        .id
+        .clone();
+    let out = rotor(dir.path())
+        .args([
+            "rotate-test",
+            "--sim",
+            "validation",
+            "--json",
+            "--require-valid",
+        ])
+        .args([
+            "--chain",
+            &ids.join(","),
+            "--deadline",
+            "1",
+            "--prompts",
+            &item,
+        ])
+        .arg("--suite")
+        .arg(&suite)
+        .arg("--registry")
+        .arg(&registry)
+        .args(["--out", "r.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p = &report["prompts"][0];
+    assert_eq!(p["gave_up"], "deadline", "{p}");
+    let elapsed = p["elapsed_ms"].as_f64().unwrap();
+    assert!(
+        elapsed < 4000.0,
+        "the prompt ended {elapsed} ms after it began; its deadline was 1000 ms"
+    );
+}

@@ -258,8 +258,15 @@ impl Engine {
                         continue;
                     }
                     let result = self.call(&target, &req, &p, scheduled).await;
+                    // The verdict (running the answer's code) waits no longer
+                    // than the prompt's deadline: an answer still unjudged
+                    // then is not accepted, and the prompt gives up on time.
                     let accepted = match (&req.accept, result.outcome) {
-                        (Some(f), Outcome::Ok) => Some(f(&result).await),
+                        (Some(f), Outcome::Ok) => Some(
+                            tokio::time::timeout_at(p.deadline, f(&result))
+                                .await
+                                .unwrap_or(false),
+                        ),
                         _ => None,
                     };
                     let result = Arc::new(result);
