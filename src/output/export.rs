@@ -33,17 +33,24 @@ pub fn pct_cell(v: Option<f64>) -> String {
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same
-/// directory, synced, then renamed over `path`.
+/// directory, synced, then renamed over `path`. The file keeps the mode of
+/// the one it replaces; a new one gets the usual `0666` less the umask (a
+/// temporary file's own `0600` would make a report unreadable to others).
 pub fn write_file_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => std::path::Path::new("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".rotor-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".rotor-").suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).map_or(0o666, |m| m.permissions().mode() & 0o7777);
+        builder.permissions(std::fs::Permissions::from_mode(mode));
+    }
+    let mut tmp = builder.tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;

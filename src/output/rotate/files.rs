@@ -1,7 +1,7 @@
 //! Writing report files: whole files atomically (a temp file in the same
 //! directory, synced, then renamed over the target), summaries appended.
 
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// A report file could not be written.
@@ -23,11 +23,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
         _ => Path::new("."),
     };
     std::fs::create_dir_all(dir).map_err(err)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-    tmp.write_all(bytes).map_err(err)?;
-    tmp.as_file().sync_all().map_err(err)?;
-    tmp.persist(path).map_err(|e| err(e.error))?;
-    Ok(())
+    crate::output::export::write_file_atomic(path, bytes).map_err(err)
 }
 
 /// Appends `text` to `path` (GitHub's `$GITHUB_STEP_SUMMARY`), creating it.
@@ -38,9 +34,20 @@ pub fn append(path: &Path, text: &str) -> Result<(), WriteError> {
     };
     let mut f = std::fs::OpenOptions::new()
         .create(true)
+        .read(true)
         .append(true)
         .open(path)
         .map_err(err)?;
+    // Text already there that does not end a line (another step's summary)
+    // gets its line ended first, or this heading would be glued to it.
+    let mut last = [0u8; 1];
+    let unterminated = f.metadata().map_err(err)?.len() > 0
+        && f.seek(SeekFrom::End(-1)).is_ok()
+        && f.read_exact(&mut last).is_ok()
+        && last[0] != b'\n';
+    if unterminated {
+        f.write_all(b"\n").map_err(err)?;
+    }
     f.write_all(text.as_bytes()).map_err(err)?;
     f.flush().map_err(err)
 }
@@ -62,6 +69,25 @@ mod tests {
         append(&s, "a\n").unwrap();
         append(&s, "b\n").unwrap();
         assert_eq!(std::fs::read_to_string(&s).unwrap(), "a\nb\n");
+        // Another step's text without its last newline: not glued to ours.
+        std::fs::write(&s, "prev").unwrap();
+        append(&s, "## rotor\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&s).unwrap(), "prev\n## rotor\n");
+        // A new report file gets the mode any new file gets (0666 less the
+        // umask), not a temp file's 0600.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            let q = dir.path().join("new.xml");
+            write_atomic(&q, b"x").unwrap();
+            let plain = dir.path().join("plain");
+            std::fs::write(&plain, b"").unwrap();
+            assert_eq!(mode(&q), mode(&plain));
+            std::fs::set_permissions(&q, std::fs::Permissions::from_mode(0o640)).unwrap();
+            write_atomic(&q, b"y").unwrap();
+            assert_eq!(mode(&q), 0o640, "a replaced file keeps its mode");
+        }
         let e = write_atomic(&dir.path().join("sub/out.xml/x"), b"").unwrap_err();
         assert!(e.to_string().contains("out.xml"));
     }
