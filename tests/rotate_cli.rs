@@ -420,3 +420,42 @@ fn every_ci_scenario_is_embedded() {
     run.expect_code(0);
     assert_eq!(run.report["passed"], true);
 }
+
+/// A run that cannot be made (exit 3: nothing answers at the base URL)
+/// still leaves its `--junit` and `--markdown` files, saying why, so a CI
+/// step that publishes them shows the reason.
+#[test]
+fn an_environment_failure_still_writes_junit_and_markdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.md");
+    let out = rotor()
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .args([
+            "rotate-test",
+            "--base-url",
+            "http://127.0.0.1:9/v1",
+            "--chain",
+            P,
+        ])
+        .arg("--junit")
+        .arg(dir.path().join("r.xml"))
+        .arg("--markdown")
+        .arg(dir.path().join("r.md"))
+        .arg("--out")
+        .arg(dir.path().join("r.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let xml = std::fs::read_to_string(dir.path().join("r.xml")).unwrap();
+    assert!(
+        xml.contains(r#"errors="1""#) && xml.contains(r#"type="environment""#),
+        "{xml}"
+    );
+    assert!(xml.contains("cannot reach http://127.0.0.1:9/v1"), "{xml}");
+    let md = std::fs::read_to_string(dir.path().join("r.md")).unwrap();
+    assert!(md.starts_with("## rotor rotate-test: ERROR"), "{md}");
+    assert_eq!(
+        std::fs::read_to_string(&summary).unwrap(),
+        format!("{md}\n")
+    );
+}

@@ -34,6 +34,45 @@ use crate::wire::Message;
 pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
 
 pub async fn run(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
+    let (junit_path, markdown_path) = (args.junit.clone(), args.markdown.clone());
+    let result = run_checked(global, args).await;
+    if let Err(e) = &result
+        && exit::code_of(e) == exit::ENVIRONMENT
+    {
+        write_environment_failure(
+            junit_path.as_deref(),
+            markdown_path.as_deref(),
+            &crate::error_text(e),
+        );
+    }
+    result
+}
+
+/// `--junit` and `--markdown` (and GitHub's job summary) of a run that could
+/// not be made: CI's report steps show why instead of failing on a missing
+/// file. Best effort: the error itself is what the exit code reports.
+fn write_environment_failure(
+    junit_path: Option<&std::path::Path>,
+    markdown_path: Option<&std::path::Path>,
+    why: &str,
+) {
+    if let Some(path) = junit_path
+        && let Ok(xml) = junit::render_environment_failure(why)
+    {
+        let _ = files::write_atomic(path, xml.as_bytes());
+    }
+    if let Some(path) = markdown_path {
+        let md = format!(
+            "## rotor rotate-test: ERROR\n\nThe run could not be made (exit code 3):\n\n```\n{why}\n```\n"
+        );
+        let _ = files::write_atomic(path, md.as_bytes());
+        if let Some(step) = std::env::var_os(GITHUB_STEP_SUMMARY).filter(|v| !v.is_empty()) {
+            let _ = files::append(std::path::Path::new(&step), &format!("{md}\n"));
+        }
+    }
+}
+
+async fn run_checked(global: &Global, args: RotateTestArgs) -> anyhow::Result<i32> {
     let run_args = &args.run;
     run::check_common_flags(run_args)?;
     let opts = RotateOptions::from_args(&args)?;

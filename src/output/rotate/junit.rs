@@ -79,6 +79,22 @@ pub fn render(r: &RotateReport) -> Result<String, quick_junit::SerializeError> {
     report.to_string()
 }
 
+/// The JUnit of a run that could not be made (exit code 3: an unreachable
+/// server, a rejected key): one test case in error, saying why, so a CI
+/// step that publishes the file shows the reason instead of "no files".
+pub fn render_environment_failure(why: &str) -> Result<String, quick_junit::SerializeError> {
+    let mut report = Report::new("rotor rotate-test");
+    let mut suite = TestSuite::new("rotate-test");
+    let mut st = TestCaseStatus::non_success(NonSuccessKind::Error);
+    st.set_type("environment");
+    st.set_message(why);
+    let mut case = TestCase::new("run", st);
+    case.set_classname("rotor.environment");
+    suite.add_test_case(case);
+    report.add_test_suite(suite);
+    report.to_string()
+}
+
 fn secs(s: f64) -> Duration {
     Duration::try_from_secs_f64(s).unwrap_or(Duration::ZERO)
 }
