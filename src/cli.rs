@@ -266,7 +266,11 @@ pub struct RotateTestArgs {
     #[arg(long, value_delimiter = ',', value_name = "IDS")]
     pub chain: Vec<String>,
     /// The rotation policy: adaptive, fallback-first or wait-first (default: rotation.policy).
-    #[arg(long, value_name = "POLICY")]
+    #[arg(
+        long,
+        value_name = "POLICY",
+        value_parser = clap::builder::PossibleValuesParser::new(["adaptive", "fallback-first", "wait-first"])
+    )]
     pub policy: Option<String>,
     /// Deadline of one prompt across all attempts and fallbacks, in wall-clock seconds
     /// (default: rotation.deadline_s; against the simulator scaled by its time_scale).

@@ -512,7 +512,14 @@ fn completions_and_man_page() {
         .args(["completions", "bash"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("rotor").and(predicate::str::contains("report")));
+        .stdout(
+            predicate::str::contains("rotor")
+                .and(predicate::str::contains("report"))
+                // --policy completes to its values, not to file names.
+                .and(predicate::str::contains(
+                    "adaptive fallback-first wait-first",
+                )),
+        );
     rotor()
         .args(["man"])
         .assert()

@@ -246,7 +246,6 @@ mod tests {
             (&["--min-success-rate", "95"][..], "between 0 and 1"),
             (&["--max-fallback-rate", "1.5"][..], "between 0 and 1"),
             (&["--deadline", "0"][..], "--deadline"),
-            (&["--policy", "fastest"][..], "'fastest'"),
             (&["--models", "a"][..], "--chain"),
             (&["--chain", ","][..], "no model"),
         ] {
