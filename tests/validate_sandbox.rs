@@ -564,3 +564,39 @@ async fn the_pool_bounds_concurrent_sandboxes() {
         "ran concurrently"
     );
 }
+
+/// Files an answer leaves in the shared writable directories (`/tmp`,
+/// `/var/tmp`, `/dev/shm`: the last is memory) are removed with its
+/// processes when the sandbox has a uid of its own.
+#[tokio::test]
+async fn files_left_in_shared_directories_are_removed() {
+    let Some(v) = usable(Language::Python).await else {
+        return;
+    };
+    let tag = format!("rotor-test-leftover-{}", std::process::id());
+    let targets: Vec<String> = ["/tmp", "/var/tmp", "/dev/shm"]
+        .iter()
+        .filter(|d| Path::new(d).is_dir())
+        .map(|d| format!("{d}/{tag}"))
+        .collect();
+    let code = format!(
+        "import os\ndef solve():\n    n = 0\n    for p in {targets:?}:\n        try:\n            open(p, 'w').write('x' * 1000)\n            os.makedirs(p + '-dir/sub', exist_ok=True)\n            n += 1\n        except OSError:\n            pass\n    return n\n"
+    );
+    let r = run_py(v, &["assert solve() >= 1, solve()"], 2.0, &code).await;
+    if !v.isolation().uid_drop {
+        eprintln!("NOTE: no uid drop: files of the answer are the user's own and stay");
+        for t in &targets {
+            let _ = std::fs::remove_file(t);
+            let _ = std::fs::remove_dir_all(format!("{t}-dir"));
+        }
+        return;
+    }
+    assert_eq!(r.verdict, Verdict::Passed, "{r:?}");
+    for t in &targets {
+        assert!(!Path::new(t).exists(), "{t} was left behind");
+        assert!(
+            !Path::new(&format!("{t}-dir")).exists(),
+            "{t}-dir was left behind"
+        );
+    }
+}

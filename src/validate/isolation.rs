@@ -207,6 +207,8 @@ pub struct SweepReport {
     /// Zombies of the uid whose parent is neither rotor nor a sandbox
     /// process (they cannot be reaped by rotor; a reaping init removes them).
     pub stranded: u32,
+    /// Entries the uid left in the shared writable directories, removed.
+    pub files_removed: usize,
 }
 
 /// The processes of real uid `uid` in `/proc`: (pid, parent pid, zombie?).
@@ -258,9 +260,62 @@ fn kill_all_of(uid: u32) {
     }
 }
 
+/// The directories anyone may write to, where a sandbox uid can leave files
+/// outside its own directory.
+pub const SHARED_DIRS: [&str; 3] = ["/tmp", "/var/tmp", "/dev/shm"];
+
+/// Removes what `uid` left directly in [`SHARED_DIRS`] (files, directories
+/// with their contents; never following a link), except rotor's own sandbox
+/// directories (`rotor-sbx-*`, removed by their owner once read). Returns
+/// how many entries were removed. `/dev/shm` is memory: what stayed there
+/// stayed out of the machine's RAM until reboot.
+fn remove_files_of(uid: u32) -> usize {
+    use std::os::unix::fs::MetadataExt;
+    let mut removed = 0;
+    for dir in SHARED_DIRS {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("rotor-sbx-")
+            {
+                continue;
+            }
+            let path = entry.path();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            if meta.uid() != uid {
+                continue;
+            }
+            let done = if meta.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            if done.is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
 /// Kills and reaps every process of the sandbox `uid` (blocking; at most
-/// about a second). Call only after the run's direct child was waited for.
+/// about a second), then removes the files it left in the shared writable
+/// directories. Call only after the run's direct child was waited for.
 pub fn sweep(uid: u32) -> SweepReport {
+    let mut report = kill_and_reap(uid);
+    if report.left == 0 {
+        report.files_removed = remove_files_of(uid);
+    }
+    report
+}
+
+fn kill_and_reap(uid: u32) -> SweepReport {
     let me = getpid().as_raw();
     let mut report = SweepReport::default();
     for round in 0..400 {
