@@ -146,7 +146,7 @@ fn bad_input_exits_2_and_an_unreachable_server_exits_3() {
         ),
         (
             &["--policy", "random"][..],
-            "unknown rotation policy 'random'",
+            "[possible values: adaptive, fallback-first, wait-first]",
         ),
         (
             &["--sim", "no-such-scenario"][..],
