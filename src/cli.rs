@@ -257,7 +257,10 @@ pub struct ProbeArgs {
 }
 
 /// `rotor rotate-test`: the shared run flags plus the engine and threshold flags.
+/// `--models` is probe's (rotate-test takes `--chain`): accepted only to say
+/// so, not listed in the help.
 #[derive(Debug, Args)]
+#[command(mut_arg("models", |a| a.hide(true)))]
 pub struct RotateTestArgs {
     #[command(flatten)]
     pub run: RunArgs,

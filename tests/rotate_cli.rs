@@ -459,3 +459,15 @@ fn an_environment_failure_still_writes_junit_and_markdown() {
         format!("{md}\n")
     );
 }
+
+/// rotate-test's help lists `--chain`, not probe's `--models` (which it
+/// refuses, saying to use `--chain`).
+#[test]
+fn the_help_lists_chain_not_models() {
+    let o = rotor().args(["rotate-test", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        help.contains("--chain") && !help.contains("--models"),
+        "{help}"
+    );
+}
