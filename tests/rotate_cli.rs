@@ -9,26 +9,10 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
 
-use rotate_support::{F1, LOCAL, P, epoch_ms, finish, rotate, rotor, rotor_with};
+use rotate_support::{
+    F1, LOCAL, OUTCOMES_REGISTRY, P, epoch_ms, finish, rotate, rotor, rotor_with,
+};
 use serde_json::Value;
-
-/// A registry whose models are the `all-outcomes` scenario's: a model that
-/// answers 400 and one that answers, with a context too small for the
-/// longest prompts.
-const OUTCOMES_REGISTRY: &str = r#"
-version: 1
-providers:
-  sim:
-    kind: openai-compatible
-    base_url: http://127.0.0.1:9/v1
-tiers:
-  - {name: tier1, label: fast, max_p50_ms: 2000}
-rotation:
-  order: [outcome/bad-request, outcome/ok]
-models:
-  - {id: outcome/bad-request, provider: sim, status: verified, tier: tier1}
-  - {id: outcome/ok, provider: sim, status: verified, tier: tier1, context_length: 1130}
-"#;
 
 /// Replaces the value of every `name="…"` attribute.
 fn redact_attr(s: &str, name: &str) -> String {

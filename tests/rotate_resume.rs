@@ -8,27 +8,13 @@ mod rotate_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use rotate_support::{Run, finish, rotor_with};
+use rotate_support::{OUTCOMES_REGISTRY, Run, finish, rotor_with};
 use serde_json::Value;
 
-/// The `all-outcomes` scenario's models (as in rotate_cli.rs): with one
-/// prompt at a time, `parse-duration` (first in the suite) fails — too long
-/// for `outcome/ok`, a 400 from `outcome/bad-request` — and the other two
-/// are answered: 2 of 3, below the default 95 % success rate.
-const OUTCOMES_REGISTRY: &str = r#"
-version: 1
-providers:
-  sim:
-    kind: openai-compatible
-    base_url: http://127.0.0.1:9/v1
-tiers:
-  - {name: tier1, label: fast, max_p50_ms: 2000}
-rotation:
-  order: [outcome/bad-request, outcome/ok]
-models:
-  - {id: outcome/bad-request, provider: sim, status: verified, tier: tier1}
-  - {id: outcome/ok, provider: sim, status: verified, tier: tier1, context_length: 1130}
-"#;
+// OUTCOMES_REGISTRY (rotate_support): with one prompt at a time,
+// `parse-duration` (first in the suite) fails — too long for `outcome/ok`, a
+// 400 from `outcome/bad-request` — and the other two are answered: 2 of 3,
+// below the default 95 % success rate.
 
 /// `rotor rotate-test` on the three prompts, one at a time, with `extra`.
 fn rotate_test(dir: &tempfile::TempDir, extra: &[&str]) -> assert_cmd::Command {

@@ -16,6 +16,24 @@ pub const F1: &str = "cognitivecomputations/dolphin-mistral-24b-venice-edition:f
 pub const F2: &str = "cognitivecomputations/dolphin3.0-mistral-24b:free";
 pub const LOCAL: &str = "ministral-3:3b";
 
+/// A registry whose models are the `all-outcomes` scenario's: a model that
+/// answers 400 and one that answers, with a context too small for the
+/// longest prompts.
+pub const OUTCOMES_REGISTRY: &str = r#"
+version: 1
+providers:
+  sim:
+    kind: openai-compatible
+    base_url: http://127.0.0.1:9/v1
+tiers:
+  - {name: tier1, label: fast, max_p50_ms: 2000}
+rotation:
+  order: [outcome/bad-request, outcome/ok]
+models:
+  - {id: outcome/bad-request, provider: sim, status: verified, tier: tier1}
+  - {id: outcome/ok, provider: sim, status: verified, tier: tier1, context_length: 1130}
+"#;
+
 /// The repository's registry.
 pub fn registry() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("registry.yaml")
