@@ -264,6 +264,25 @@ const CASES: &[Case] = &[
         stderr: &["ROTOR_TEST_UNSET_KEY is not set"],
     },
     Case {
+        name: "a model neither the registry nor the --sim scenario has",
+        files: &[],
+        args: &[
+            "probe",
+            "--sim",
+            "all-outcomes",
+            "--models",
+            "outcome/okk",
+            "--registry",
+            "@repo",
+        ],
+        code: 2,
+        stderr: &[
+            "unknown model 'outcome/okk'",
+            "scenario all-outcomes",
+            "serves outcome/ok,",
+        ],
+    },
+    Case {
         name: "report --write with --dry-run",
         files: &[],
         args: &["report", "r.jsonl", "--write", "--dry-run"],

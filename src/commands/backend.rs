@@ -111,6 +111,15 @@ pub async fn plan(
             if registry.model(id).is_none()
                 && scenario.as_ref().is_none_or(|s| s.model(id).is_none())
             {
+                if let Some(s) = &scenario {
+                    let served: Vec<&str> = s.models.iter().map(|m| m.id.as_str()).collect();
+                    return Err(Failure::input(anyhow!(
+                        "unknown model '{id}': it is not in {} nor in the scenario {}\n  hint: the scenario serves {}",
+                        registry.source.display(),
+                        s.name,
+                        served.join(", ")
+                    )));
+                }
                 return Err(Failure::input(anyhow!(
                     "unknown model '{id}': it is not in {}\n  hint: {}use --base-url URL to probe models outside the registry",
                     registry.source.display(),
