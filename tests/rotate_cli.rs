@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 
 use rotate_support::{
-    F1, LOCAL, OUTCOMES_REGISTRY, P, epoch_ms, finish, rotate, rotor, rotor_with,
+    F1, LOCAL, OUTCOMES_REGISTRY, OUTCOMES_RUN, P, epoch_ms, finish, rotate, rotor, rotor_with,
 };
 use serde_json::Value;
 
@@ -70,18 +70,7 @@ fn junit_and_markdown_report_every_prompt_and_the_failed_threshold() {
     std::fs::write(&step, "earlier step\n").unwrap();
     let out = dir.path().join("results.jsonl");
     let mut c = rotor_with(&registry);
-    c.args([
-        "rotate-test",
-        "--sim",
-        "all-outcomes",
-        "--prompts",
-        "parse-duration,count-weekdays,grid-shortest-path",
-        "--concurrency",
-        "1",
-        "--deadline",
-        "10",
-        "--no-validate",
-    ]);
+    c.args(OUTCOMES_RUN);
     c.arg("--junit").arg(&junit).arg("--markdown").arg(&md);
     c.arg("--out").arg(&out).env("GITHUB_STEP_SUMMARY", &step);
     let run = finish(c, dir, &out, None);

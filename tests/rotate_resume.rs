@@ -8,7 +8,7 @@ mod rotate_support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use rotate_support::{OUTCOMES_REGISTRY, Run, finish, rotor_with};
+use rotate_support::{OUTCOMES_REGISTRY, OUTCOMES_RUN, Run, finish, rotor_with};
 use serde_json::Value;
 
 // OUTCOMES_REGISTRY (rotate_support): with one prompt at a time,
@@ -21,19 +21,7 @@ fn rotate_test(dir: &tempfile::TempDir, extra: &[&str]) -> assert_cmd::Command {
     let registry = dir.path().join("registry.yaml");
     std::fs::write(&registry, OUTCOMES_REGISTRY).unwrap();
     let mut c = rotor_with(&registry);
-    c.args([
-        "rotate-test",
-        "--sim",
-        "all-outcomes",
-        "--prompts",
-        "parse-duration,count-weekdays,grid-shortest-path",
-        "--concurrency",
-        "1",
-        "--deadline",
-        "10",
-        "--no-validate",
-        "--json",
-    ]);
+    c.args(OUTCOMES_RUN).arg("--json");
     c.args(extra);
     c
 }

@@ -317,16 +317,22 @@ fn bodiless_headers(ep: &Endpoint) -> Result<HeaderMap, ClientError> {
     Ok(h)
 }
 
+/// `Authorization: Bearer KEY`, marked sensitive; an error (never naming the
+/// key) when a header cannot carry it.
+pub fn bearer(key: &str) -> Result<HeaderValue, ClientError> {
+    let mut v =
+        HeaderValue::from_str(&format!("Bearer {key}")).map_err(|_| ClientError::InvalidKey)?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
 /// The headers of every request: `Content-Type`, `Authorization: Bearer` when
 /// a key is set (marked sensitive), then the endpoint's own headers.
 fn request_headers(ep: &Endpoint) -> Result<HeaderMap, ClientError> {
     let mut h = HeaderMap::new();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let Some(key) = &ep.api_key {
-        let mut v = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-            .map_err(|_| ClientError::InvalidKey)?;
-        v.set_sensitive(true);
-        h.insert(AUTHORIZATION, v);
+        h.insert(AUTHORIZATION, bearer(key.expose())?);
     }
     for (name, value) in &ep.headers {
         let n = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|e| {

@@ -324,7 +324,7 @@ fn read_key(var: &str) -> anyhow::Result<Secret> {
         }
     };
     // Every request would fail on it, and the models would be blamed.
-    if reqwest::header::HeaderValue::from_str(&format!("Bearer {key}")).is_err() {
+    if crate::client::bearer(&key).is_err() {
         return Err(Failure::environment(anyhow!(
             "the environment variable {var} holds a character that cannot go in an HTTP header (a control character or a pasted line break?), so no request could carry it\n  hint: set it again from the provider's page (a key is plain ASCII)"
         )));

@@ -73,6 +73,7 @@ pub mod input;
 pub mod read;
 mod read_lenient;
 pub mod scores;
+pub mod timestamp;
 
 pub use aggregate::{Aggregator, ModelStats, Rate, Summary};
 pub use build::{PriceList, Report, Row, Settings};

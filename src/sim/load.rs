@@ -1,12 +1,14 @@
 //! Reading scenario files: parse, validate, and say where and how to fix what
 //! is wrong ("path:line:col: what\n  hint: how").
 
+mod syntax;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
-use serde_saphyr::{DefaultMessageFormatter, MessageFormatter, Spanned};
+use serde_saphyr::Spanned;
 
 use crate::diag::escape_controls;
 use crate::sim::scenario::{ModelDefaults, ModelSelector, ModelSpec, Quality, Scenario};
@@ -158,7 +160,7 @@ impl Scenario {
     /// Parses and validates scenario text; `origin` names it in errors.
     pub fn from_str(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
         let scenario: Scenario =
-            serde_saphyr::from_str(text).map_err(|e| syntax_error(&e, origin))?;
+            serde_saphyr::from_str(text).map_err(|e| syntax::syntax_error(&e, origin))?;
         let spans: Spans = serde_saphyr::from_str(text).unwrap_or_default();
         scenario.check(origin, &spans)?;
         Ok(scenario)
@@ -179,60 +181,6 @@ impl Scenario {
     /// Validates a scenario built in code (files are validated on load).
     pub fn validate(&self) -> Result<(), ScenarioError> {
         self.check(&format!("scenario {}", self.name), &Spans::default())
-    }
-}
-
-fn syntax_error(e: &serde_saphyr::Error, origin: &str) -> ScenarioError {
-    let message: String = DefaultMessageFormatter
-        .format_message(e)
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let location = e.location();
-    let missing = message
-        .split('`')
-        .nth(1)
-        .filter(|_| message.contains("missing field"));
-    let owned_hint;
-    let hint = if message.contains("end of") {
-        "the file is empty or cut short; a scenario needs at least `name` and `models`"
-    } else if message.contains("unknown field") || message.contains("unknown variant") {
-        "check the spelling against the names listed; see fixtures/scenarios/free-tier.yaml for every field"
-    } else if let Some(field @ ("median" | "p95")) = missing {
-        owned_hint = format!(
-            "add `{field}`: a lognormal needs both its median and its 95th percentile, e.g. {{lognormal: {{median: 500, p95: 1000}}}}"
-        );
-        &owned_hint
-    } else if let Some(field @ ("id" | "name" | "models")) = missing {
-        owned_hint = format!(
-            "add `{field}`: every model needs an `id`, every scenario a `name` and `models`"
-        );
-        &owned_hint
-    } else if let Some(field) = missing {
-        owned_hint = format!(
-            "add `{field}` here; see fixtures/scenarios/free-tier.yaml for every field and an example of each"
-        );
-        &owned_hint
-    } else if message.contains("duplicate") {
-        "each key may appear only once in a mapping"
-    } else if ["invalid u", "invalid i"]
-        .iter()
-        .any(|p| message.starts_with(p))
-    {
-        "a whole number is expected here (limits, rpm, burst, context_length, seed)"
-    } else if message.starts_with("invalid f") {
-        "a number is expected here (milliseconds, tokens per second, probabilities 0..1)"
-    } else if message.starts_with("invalid") || message.contains("expected") {
-        "wrong type here: delays are milliseconds, rates numbers, probabilities 0..1, limits whole numbers, distributions `150` or {uniform: [a, b]} or {lognormal: {median: m, p95: p}}"
-    } else {
-        "see fixtures/scenarios/free-tier.yaml for a complete example"
-    };
-    ScenarioError::Syntax {
-        origin: origin.to_owned(),
-        line: location.map(|l| l.line()),
-        column: location.map(|l| l.column()),
-        message,
-        hint: hint.to_owned(),
     }
 }
 

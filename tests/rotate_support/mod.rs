@@ -34,6 +34,21 @@ models:
   - {id: outcome/ok, provider: sim, status: verified, tier: tier1, context_length: 1130}
 "#;
 
+/// rotate-test on three prompts of the `all-outcomes` scenario, one at a
+/// time, without validation (with [`OUTCOMES_REGISTRY`]).
+pub const OUTCOMES_RUN: [&str; 10] = [
+    "rotate-test",
+    "--sim",
+    "all-outcomes",
+    "--prompts",
+    "parse-duration,count-weekdays,grid-shortest-path",
+    "--concurrency",
+    "1",
+    "--deadline",
+    "10",
+    "--no-validate",
+];
+
 /// The repository's registry.
 pub fn registry() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("registry.yaml")
